@@ -1,0 +1,1 @@
+"""Analyses over recorded sessions (inspect summaries; diff, bisect and stats later)."""

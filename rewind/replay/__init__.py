@@ -1,0 +1,1 @@
+"""Replay: match requests to recorded steps by fingerprint and play responses back."""
