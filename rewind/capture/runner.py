@@ -1,0 +1,122 @@
+"""Run the agent command: output tee'd live and kept, signals handled, exit code returned.
+
+Ctrl-C in a terminal reaches the whole foreground process group, so the agent gets it
+directly; Rewind ignores SIGINT while the agent runs and saves the session after it
+exits. SIGTERM and SIGHUP sent to Rewind are forwarded to the agent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from rewind.errors import CommandNotFound
+
+FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class CommandResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    started_at: float
+    ended_at: float
+
+
+def resolve_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> str:
+    """The executable for ``argv[0]``, or CommandNotFound (exit 127)."""
+    if not argv:
+        raise CommandNotFound("no command given", hint="usage: rewind record -- CMD [ARGS...]")
+    program = argv[0]
+    if os.sep in program:
+        path = program if os.path.isabs(program) else os.path.join(cwd, program)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    elif found := shutil.which(program, path=env.get("PATH")):
+        return found
+    raise CommandNotFound(f"command not found: {program}", hint="check the command and your PATH")
+
+
+def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> CommandResult:
+    """Run ``argv`` to completion, echoing its output live and keeping a copy."""
+    started = time.time()
+    executable = resolve_command(argv, env, cwd)
+    with _signals_for_child() as adopt:
+        child = subprocess.Popen(
+            [executable, *argv[1:]], env=dict(env), cwd=cwd,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        adopt(child)
+        out, err = _tee(child.stdout, sys.stdout), _tee(child.stderr, sys.stderr)
+        code = child.wait()
+        stdout, stderr = out.result(), err.result()
+    return CommandResult(_exit_code(code), stdout, stderr, started, time.time())
+
+
+def _exit_code(code: int) -> int:
+    """A shell-style exit code: 128 + N for a child killed by signal N."""
+    return 128 - code if code < 0 else code
+
+
+class _Tee:
+    def __init__(self, source: IO[bytes], target: Any) -> None:
+        self.parts: list[bytes] = []
+        self._thread = threading.Thread(target=self._pump, args=(source, target), daemon=True)
+        self._thread.start()
+
+    def _pump(self, source: IO[bytes], target: Any) -> None:
+        sink = getattr(target, "buffer", None)
+        while chunk := os.read(source.fileno(), 65536):
+            self.parts.append(chunk)
+            if sink is not None:
+                sink.write(chunk)
+                sink.flush()
+            else:
+                target.write(chunk.decode("utf-8", "replace"))
+                target.flush()
+
+    def result(self) -> bytes:
+        self._thread.join()
+        return b"".join(self.parts)
+
+
+def _tee(source: IO[bytes] | None, target: Any) -> _Tee:
+    assert source is not None
+    return _Tee(source, target)
+
+
+def _note_interrupt(_signum: int, _frame: object) -> None:
+    """Rewind keeps running until the agent exits, so the session is saved."""
+
+
+@contextmanager
+def _signals_for_child() -> Iterator[Any]:
+    """Ignore SIGINT (the terminal already sent it to the child); forward TERM/HUP."""
+    holder: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if holder and holder[0].poll() is None:
+            holder[0].send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield holder.append
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, *FORWARDED)}
+    signal.signal(signal.SIGINT, _note_interrupt)  # not SIG_IGN: the child would inherit it
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    try:
+        yield holder.append
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,106 @@
+"""How an agent process is wired to the proxy: listeners, upstreams and environment.
+
+Each LLM provider gets a reverse-mode listener on loopback whose upstream is the
+user's own base-URL variable if set, else the provider's public endpoint; the agent
+gets that provider's base-URL variable pointing at the listener (Node's fetch ignores
+proxy variables, so this is how Node agents are reached). Everything else goes through
+the regular proxy named by ``HTTPS_PROXY``/``HTTP_PROXY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from rewind.errors import ConfigError
+
+# provider -> (base-URL variable its SDKs read, public base URL)
+PROVIDER_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+    "anthropic": ("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    "gemini": ("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+}
+LOOPBACK = "127.0.0.1"
+NO_PROXY = "127.0.0.1,localhost,::1"
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A reverse-mode listener for one provider."""
+
+    provider: str
+    upstream: str  # base URL the listener forwards to, path included
+
+    @property
+    def mode_spec(self) -> str:
+        """The mitmproxy mode spec, without port; the path stays on the client's side."""
+        parts = urlsplit(self.upstream)
+        return f"reverse:{parts.scheme}://{parts.netloc}"
+
+    def client_base_url(self, port: int) -> str:
+        """The base URL an agent uses to reach this listener on ``port``."""
+        return f"http://{LOOPBACK}:{port}{urlsplit(self.upstream).path}"
+
+
+def upstreams_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Each provider's upstream: the user's base-URL variable if set, else its public URL."""
+    return {
+        provider: environ.get(variable) or default
+        for provider, (variable, default) in PROVIDER_ENDPOINTS.items()
+    }
+
+
+def listeners_for(upstreams: Mapping[str, str]) -> list[Listener]:
+    """One listener per provider, validating each upstream URL."""
+    return [Listener(provider, check_url(url, f"{provider} upstream")) for provider, url in upstreams.items()]
+
+
+def check_url(url: str, what: str) -> str:
+    """An absolute http(s) URL, or ConfigError saying what is wrong with it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} must be an absolute http(s) URL, got {url!r}")
+    return url
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where a running proxy listens: the regular proxy port and each provider's port."""
+
+    proxy_port: int
+    listener_ports: dict[str, int]
+    listeners: tuple[Listener, ...]
+
+    def base_urls(self) -> dict[str, str]:
+        """Base-URL variable -> listener URL, for every provider."""
+        return {
+            PROVIDER_ENDPOINTS[lst.provider][0]: lst.client_base_url(self.listener_ports[lst.provider])
+            for lst in self.listeners
+        }
+
+
+def agent_env(base: Mapping[str, str], wiring: Wiring, bundle: Path) -> dict[str, str]:
+    """The environment an agent runs with: proxy, CA trust and base-URL variables set."""
+    env = dict(base)
+    proxy_url = f"http://{LOOPBACK}:{wiring.proxy_port}"
+    env.update({name: proxy_url for name in PROXY_VARIABLES})
+    env.update({"NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY})
+    env.update({name: str(bundle) for name in CA_VARIABLES})
+    env.update(wiring.base_urls())
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def parse_routes(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``HOST=URL`` pairs into a dict, with a clear error for a malformed one."""
+    routes: dict[str, str] = {}
+    for spec in specs:
+        host, sep, url = spec.partition("=")
+        if not sep or not host.strip() or "/" in host:
+            raise ConfigError(f"--route expects HOST=URL (e.g. api.openai.com=http://127.0.0.1:8000), got {spec!r}")
+        routes[host.strip().lower()] = check_url(url.strip(), f"--route target for {host}")
+    return routes

@@ -1,0 +1,73 @@
+"""``rewind record``: run an agent behind the recording proxy."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from rewind.capture.wiring import parse_routes, upstreams_from_env
+from rewind.cli.app import App
+from rewind.cli.run import RecordOutcome, RecordRequest, record
+
+ROUTE_HELP = "Send HOST's traffic to URL while recording it as HOST (repeatable)."
+REDACT_HELP = "Regular expression to redact from bodies, e.g. PII (repeatable)."
+
+
+@click.command(
+    "record",
+    context_settings={"allow_interspersed_args": False},
+)
+@click.option("--name", help="A name to refer to the session by.")
+@click.option("--route", "routes", multiple=True, metavar="HOST=URL", help=ROUTE_HELP)
+@click.option("--redact", multiple=True, metavar="REGEX", help=REDACT_HELP)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+@click.pass_context
+def record_command(
+    ctx: click.Context,
+    app: App,
+    name: str | None,
+    routes: tuple[str, ...],
+    redact: tuple[str, ...],
+    command: tuple[str, ...],
+) -> None:
+    """Run CMD and record every HTTP(S) call it makes.
+
+    \b
+    Example:
+      rewind record --name nightly -- python agent.py --task 3
+
+    The agent gets HTTPS_PROXY/HTTP_PROXY, CA trust variables and OPENAI_BASE_URL,
+    ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL pointing at Rewind's local
+    listeners. API keys and auth headers are redacted before anything is written.
+    Exits with CMD's exit code.
+    """
+    environ = dict(os.environ)
+    req = RecordRequest(
+        command=command,
+        cwd=os.getcwd(),
+        environ=environ,
+        upstreams=upstreams_from_env(environ),
+        name=name,
+        routes=parse_routes(routes),
+        redact=redact,
+    )
+    outcome = record(app.home, req)
+    ctx.exit(report(outcome))
+
+
+def report(outcome: RecordOutcome) -> int:
+    """Print the summary line; the exit code (CMD's, or 1 if steps were lost)."""
+    tally = outcome.tally
+    click.echo(
+        f"Session recorded: {outcome.session_id} ({tally.steps} steps, {tally.tokens} tokens)",
+        err=True,
+    )
+    if outcome.failures and outcome.result.exit_code == 0:
+        click.echo(f"rewind: {len(outcome.failures)} step(s) could not be recorded", err=True)
+        return 1
+    return outcome.result.exit_code
+
+
+COMMANDS = [record_command]

@@ -1,0 +1,117 @@
+"""Turning records into JSON documents and rich tables."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from rewind.store.models import SessionInfo, StepRecord
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def session_json(s: SessionInfo) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "name": s.name,
+        "mode": s.mode,
+        "status": s.status,
+        "started_at": iso(s.started_at),
+        "ended_at": iso(s.ended_at),
+        "steps": s.steps,
+        "exit_code": s.exit_code,
+        "command": list(s.command),
+        "cwd": s.cwd,
+        "git_commit": s.git_commit,
+        "parent_id": s.parent_id,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+    }
+
+
+def step_json(r: StepRecord) -> dict[str, Any]:
+    return {
+        "step": r.step,
+        "kind": r.kind,
+        "provider": r.provider,
+        "model": r.model,
+        "method": r.method,
+        "url": r.url,
+        "status": r.status,
+        "error": r.error,
+        "started_at": iso(r.started_at),
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cache_read_tokens": r.cache_read_tokens,
+        "cache_write_tokens": r.cache_write_tokens,
+        "latency_ms": _round(r.latency_ms),
+        "ttft_ms": _round(r.ttft_ms),
+        "streamed": r.streamed,
+        "chunks": len(r.chunks) if r.chunks is not None else None,
+        "fingerprint": r.fingerprint,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def console() -> Console:
+    return Console(soft_wrap=False)
+
+
+def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
+    table = Table("ID", "NAME", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS", "COMMAND")
+    for s in sessions:
+        table.add_row(
+            s.id, s.name or "", _local(s.started_at), str(s.steps), str(s.total_tokens),
+            _text(s.exit_code), s.status, _short(shlex.join(s.command), 50),
+        )
+    return table
+
+
+def steps_table(steps: Sequence[StepRecord]) -> Table:
+    table = Table("#", "KIND", "PROVIDER", "MODEL", "METHOD", "URL", "STATUS", "IN", "OUT",
+                  "LATENCY", "TTFT", "STREAM")
+    for r in steps:
+        table.add_row(
+            str(r.step), r.kind, r.provider or "", r.model or "", r.method, _short(r.url, 60),
+            _status(r), _text(r.input_tokens), _text(r.output_tokens), _ms(r.latency_ms),
+            _ms(r.ttft_ms), "yes" if r.streamed else "",
+        )
+    return table
+
+
+def _status(r: StepRecord) -> str:
+    return str(r.status) if r.status is not None else f"failed: {_short(r.error or '', 30)}"
+
+
+def _local(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f} ms"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,99 @@
+"""``rewind list`` and ``rewind inspect``: what was recorded."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import click
+
+from rewind.cli.app import App
+from rewind.cli.render import (
+    console,
+    emit_json,
+    iso,
+    session_json,
+    sessions_table,
+    step_json,
+    steps_table,
+)
+from rewind.errors import RewindError
+from rewind.store.models import StepRecord
+
+JSON_HELP = "Print JSON to stdout instead of a table."
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_obj
+def list_command(app: App, as_json: bool) -> None:
+    """List recorded sessions, newest first."""
+    sessions = app.store().sessions()
+    if as_json:
+        emit_json([session_json(s) for s in sessions])
+    elif not sessions:
+        click.echo("No sessions yet. Record one with: rewind record -- CMD", err=True)
+    else:
+        console().print(sessions_table(sessions))
+
+
+@click.command("inspect")
+@click.argument("session")
+@click.option("--step", "step_no", type=int, help="Show one step in full (numbered from 1).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_obj
+def inspect_command(app: App, session: str, step_no: int | None, as_json: bool) -> None:
+    """Show a session's steps, or one step in full.
+
+    SESSION is an id, a unique id prefix, or a name (the newest with that name).
+    """
+    store = app.store()
+    info = store.session(session)
+    steps = store.steps(info.id)
+    if step_no is not None:
+        _inspect_step(app, _pick(steps, step_no), as_json)
+    elif as_json:
+        emit_json({**session_json(info), "steps": [step_json(s) for s in steps]})
+    else:
+        out = console()
+        out.print(f"[bold]{info.id}[/] {info.name or ''}  {' '.join(info.command)}")
+        out.print(f"started {iso(info.started_at)}  exit {info.exit_code}  status {info.status}")
+        out.print(steps_table(steps))
+
+
+def _pick(steps: list[StepRecord], number: int) -> StepRecord:
+    for step in steps:
+        if step.step == number:
+            return step
+    raise RewindError(f"no step {number} in this session (it has {len(steps)} steps)")
+
+
+def _inspect_step(app: App, step: StepRecord, as_json: bool) -> None:
+    store = app.store()
+    request = store.blob(step.request_sha)
+    response = store.blob(step.response_sha) if step.response_sha else b""
+    doc = {
+        **step_json(step),
+        "request": {"headers": [list(h) for h in step.request_headers], "body": _body(request)},
+        "response": {"headers": [list(h) for h in step.response_headers], "body": _body(response)},
+    }
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def _body(data: bytes) -> Any:
+    """JSON bodies as JSON, text as text, anything else as base64."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(data).decode("ascii")}
+    try:
+        return json.loads(text) if text.strip() else text
+    except ValueError:
+        return text
+
+
+COMMANDS = [list_command, inspect_command]
