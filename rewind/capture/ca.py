@@ -89,7 +89,7 @@ def _make_ca_cert(key: rsa.RSAPrivateKey) -> x509.Certificate:
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Rewind"),
         ]
     )
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     builder = (
         x509.CertificateBuilder()

@@ -45,7 +45,7 @@ def configure(opts: options.Options, spec: ProxySpec) -> Wiring:
     ports = free_ports(1 + len(spec.listeners))
     wiring = Wiring(
         proxy_port=spec.listen_port or ports[0],
-        listener_ports={lst.provider: port for lst, port in zip(spec.listeners, ports[1:])},
+        listener_ports={lst.provider: port for lst, port in zip(spec.listeners, ports[1:], strict=True)},
         listeners=spec.listeners,
     )
     modes = [f"regular@{wiring.proxy_port}"] + [

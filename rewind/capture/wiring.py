@@ -101,6 +101,7 @@ def parse_routes(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
     for spec in specs:
         host, sep, url = spec.partition("=")
         if not sep or not host.strip() or "/" in host:
-            raise ConfigError(f"--route expects HOST=URL (e.g. api.openai.com=http://127.0.0.1:8000), got {spec!r}")
+            example = "api.openai.com=http://127.0.0.1:8000"
+            raise ConfigError(f"--route expects HOST=URL (e.g. {example}), got {spec!r}")
         routes[host.strip().lower()] = check_url(url.strip(), f"--route target for {host}")
     return routes

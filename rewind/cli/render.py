@@ -18,7 +18,7 @@ from rewind.store.models import SessionInfo, StepRecord
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="milliseconds")
 
 
 def session_json(s: SessionInfo) -> dict[str, Any]:

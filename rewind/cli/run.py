@@ -134,7 +134,9 @@ def record(
     result = None
     try:
         with running_proxy(home, listeners, [recorder, *extra_addons, Router(req.routes)]) as wiring:
-            recorder.bind(wiring.listener_ports)
+            for addon in (recorder, *extra_addons):
+                if hasattr(addon, "bind"):
+                    addon.bind(wiring.listener_ports)
             result = body(wiring, agent_env(req.environ, wiring, ca.bundle))
     finally:
         failures = sink.close()

@@ -1,0 +1,131 @@
+"""Replaying a recorded session end to end. Click-free.
+
+Strict mode runs the agent behind a proxy whose only addon is the replay addon, so no
+request can leave the machine. ``--on-miss live`` records the run as a new session:
+recorded answers are replayed, misses go upstream.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rewind.canon.redact import RedactionPolicy, redact_text
+from rewind.capture.ca import ensure_ca
+from rewind.capture.routing import Router
+from rewind.capture.runner import CommandResult, resolve_command, run_command
+from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
+from rewind.cli.run import RecordRequest, load_policy, record, running_proxy
+from rewind.errors import ReplayError
+from rewind.replay.addon import ReplayAddon
+from rewind.replay.engine import ReplayEngine
+from rewind.replay.modes import OnMiss
+from rewind.replay.outcome import ReplaySummary, compare_output
+from rewind.replay.pace import FAST, Pace
+from rewind.replay.playback import PlaybackThread
+from rewind.store.home import Home
+from rewind.store.index import Store
+from rewind.store.models import SessionInfo
+
+# SDKs refuse to start without a key; the recording never needs a real one.
+PLACEHOLDER_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+PLACEHOLDER = "rewind-replay-no-key"
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    ref: str
+    environ: Mapping[str, str]
+    command: tuple[str, ...] = ()
+    pace: Pace = FAST
+    on_miss: OnMiss = OnMiss.ERROR
+    reuse: bool = False
+    routes: Mapping[str, str] | None = None
+    redact: tuple[str, ...] = ()
+
+
+@dataclass
+class ReplayResult:
+    session: SessionInfo
+    summary: ReplaySummary
+    live_session: str | None = None
+    live_calls: int = 0
+
+
+def replay(home: Home, req: ReplayRequest) -> ReplayResult:
+    """Re-run the recorded (or given) command against the recording."""
+    info, steps, blobs = Store(home).load(req.ref)
+    command, cwd = _command(info, req)
+    policy = load_policy(home, req.redact, req.environ)
+    engine = ReplayEngine(steps, blobs, policy, reuse=req.reuse)
+    playback = PlaybackThread(req.pace)
+    playback.start()
+    addon = ReplayAddon(engine, playback, req.on_miss, notify=_to_stderr)
+    try:
+        run, live_id = _run(home, req, info, addon, command, cwd)
+    finally:
+        playback.stop()
+    recorded_out = blobs.get(info.stdout_sha or "", b"")
+    replayed_out = _redacted(run.stdout, policy)
+    summary = ReplaySummary(
+        total_recorded=len(steps),
+        served=engine.matcher.served,
+        misses=[] if req.on_miss is OnMiss.LIVE else list(engine.misses),
+        unused=engine.matcher.unused(),
+        output=compare_output(recorded_out, replayed_out, info.exit_code, run.exit_code),
+    )
+    return ReplayResult(info, summary, live_id, addon.live)
+
+
+def _command(info: SessionInfo, req: ReplayRequest) -> tuple[tuple[str, ...], str]:
+    if req.command:
+        return req.command, os.getcwd()
+    if not info.command or info.mode == "proxy":
+        raise ReplayError(
+            f"session {info.id} has no command to re-run (it was recorded by `rewind proxy`)",
+            hint="give the command after --: rewind replay SESSION -- CMD [ARGS...]",
+        )
+    cwd = info.cwd if os.path.isdir(info.cwd) else os.getcwd()
+    return info.command, cwd
+
+
+def _run(
+    home: Home, req: ReplayRequest, info: SessionInfo, addon: ReplayAddon,
+    command: tuple[str, ...], cwd: str,
+) -> tuple[CommandResult, str | None]:
+    environ = _with_placeholder_keys(req.environ)
+    upstreams = info.upstreams or upstreams_from_env(environ)
+    routes = dict(info.routes if req.routes is None else req.routes)
+    if req.on_miss is OnMiss.LIVE:
+        live = RecordRequest(
+            command=command, cwd=cwd, environ=environ, upstreams=upstreams,
+            name=f"{info.name or info.id}-live", routes=routes, redact=req.redact,
+            mode="replay-live", parent_id=info.id,
+        )
+        outcome = record(home, live, extra_addons=[addon])
+        return outcome.result, outcome.session_id
+    resolve_command(command, environ, cwd)
+    ca, _ = ensure_ca(home.ca_dir, dict(environ))
+    with running_proxy(home, tuple(listeners_for(upstreams)), [addon, Router({})]) as wiring:
+        addon.bind(wiring.listener_ports)
+        return run_command(command, agent_env(environ, wiring, ca.bundle), cwd), None
+
+
+def _with_placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    for name in PLACEHOLDER_KEYS:
+        env.setdefault(name, PLACEHOLDER)
+    return env
+
+
+def _redacted(data: bytes, policy: RedactionPolicy) -> bytes:
+    text = data.decode("utf-8", "surrogateescape")
+    return redact_text(text, policy).encode("utf-8", "surrogateescape")
+
+
+def _to_stderr(message: str) -> None:
+    print(f"rewind: replay miss\n{message}", file=sys.stderr, flush=True)
+
+

@@ -1,0 +1,97 @@
+"""The replay addon: answers every request from the recording; nothing leaves the machine.
+
+Hits that were not streamed are answered in the ``request`` hook with the recorded
+bytes. Streamed hits are pointed at the in-process playback server, which writes the
+recorded chunks with the chosen pacing. Misses get an explained, provider-shaped error,
+or, with ``--on-miss live``, go upstream (routed by the ``Router`` that follows).
+In strict mode ``server_connect`` refuses any connection except to the playback server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from mitmproxy import http
+from mitmproxy.proxy import server_hooks
+
+from rewind.capture.routing import PLAYBACK_META
+from rewind.capture.wiring import LOOPBACK
+from rewind.replay.engine import Answer, Incoming, ReplayEngine
+from rewind.replay.modes import OnMiss
+from rewind.replay.playback import PlaybackThread
+
+PLAYBACK_HEADER = "x-rewind-playback"
+HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "keep-alive")
+
+
+class ReplayAddon:
+    """Serves one session's recorded answers to the agent."""
+
+    def __init__(
+        self,
+        engine: ReplayEngine,
+        playback: PlaybackThread,
+        on_miss: OnMiss = OnMiss.ERROR,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.playback = playback
+        self.on_miss = on_miss
+        self.notify = notify or (lambda _message: None)
+        self.listeners: dict[int, str] = {}
+        self.live = 0
+        self._lock = threading.Lock()
+
+    def bind(self, listener_ports: dict[str, int]) -> None:
+        self.listeners = {port: provider for provider, port in listener_ports.items()}
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        answer = self.engine.decide(self._incoming(flow))
+        if answer.miss is not None and self.on_miss is OnMiss.LIVE:
+            with self._lock:
+                self.live += 1
+            return
+        if answer.miss is not None:
+            self.notify(answer.miss.text())
+        if answer.streamed:
+            self._play_stream(flow, answer)
+        else:
+            flow.response = make_response(answer)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(PLAYBACK_META) and flow.response is not None:
+            flow.response.stream = flow.response.stream or True
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        if self.on_miss is OnMiss.LIVE or data.server.address == (LOOPBACK, self.playback.port):
+            return
+        data.server.error = "rewind replay is offline: no upstream connection is allowed"
+
+    def _incoming(self, flow: http.HTTPFlow) -> Incoming:
+        request = flow.request
+        return Incoming(
+            method=request.method,
+            url=request.url,
+            headers=tuple(request.headers.items(multi=True)),
+            body=request.get_content(strict=False) or b"",
+            listener=self.listeners.get(int(flow.client_conn.sockname[1])),
+        )
+
+    def _play_stream(self, flow: http.HTTPFlow, answer: Answer) -> None:
+        assert answer.chunks is not None
+        token = self.playback.register(answer.status, answer.reason, answer.headers, answer.chunks)
+        request = flow.request
+        request.scheme, request.host, request.port = "http", LOOPBACK, self.playback.port
+        request.headers[PLAYBACK_HEADER] = token
+        flow.metadata[PLAYBACK_META] = True
+
+
+def make_response(answer: Answer) -> http.Response:
+    """The recorded response, with framing headers recomputed for the body sent."""
+    headers = http.Headers(
+        [(k.encode(), v.encode()) for k, v in answer.headers if k.lower() not in HOP_HEADERS]
+    )
+    response = http.Response.make(answer.status, answer.body, headers)
+    response.reason = answer.reason or response.reason
+    return response

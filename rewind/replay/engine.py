@@ -1,0 +1,168 @@
+"""The replay engine: decide, for each incoming request, what the recording says.
+
+Pure and mitmproxy-free. A request is redacted with the same policy as at recording
+time, fingerprinted, and matched first in, first out against the recorded steps
+(``Matcher``). A hit yields the recorded response (with its chunks, for streams), a
+recorded failure yields the failure again, and a miss yields an explained error.
+Steps recorded under an older fingerprint version are re-fingerprinted from their
+stored (already redacted) request bytes: that is the migration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rewind.canon.fingerprint import (
+    FINGERPRINT_VERSION,
+    canonical_request,
+    fingerprint_of,
+    parse_version,
+)
+from rewind.canon.providers import Provider, detect_provider
+from rewind.canon.redact import RedactionPolicy, redact_exchange
+from rewind.capture.exchange import Exchange, Headers
+from rewind.replay.explain import MissReport, explain_miss
+from rewind.replay.matcher import Matcher, is_failure
+from rewind.replay.misses import failure_response, miss_response
+from rewind.store.models import StepRecord
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A request as the replay proxy received it (unredacted, in memory only)."""
+
+    method: str
+    url: str
+    headers: Headers
+    body: bytes
+    listener: str | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to send back: a recorded response, a recorded failure, or a miss error."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes
+    step: StepRecord | None = None
+    chunks: tuple[tuple[float, bytes], ...] | None = None
+    miss: MissReport | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return self.chunks is not None
+
+
+class ReplayEngine:
+    """Answers requests from one recorded session."""
+
+    def __init__(
+        self,
+        steps: Sequence[StepRecord],
+        blobs: Mapping[str, bytes],
+        policy: RedactionPolicy,
+        reuse: bool = False,
+    ) -> None:
+        self.blobs = blobs
+        self.policy = policy
+        self.steps = [self._current(step) for step in steps]
+        self.matcher = Matcher(self.steps, reuse=reuse)
+        self.misses: list[MissReport] = []
+        self._lock = threading.Lock()
+        self._canonicals: list[tuple[StepRecord, dict[str, Any]]] | None = None
+
+    def decide(self, incoming: Incoming) -> Answer:
+        """The answer to one request; a miss is remembered for the summary."""
+        canonical = self.canonical(incoming)
+        fingerprint = fingerprint_of(canonical)
+        step = self.matcher.take(fingerprint)
+        if step is not None:
+            return self._recorded(step)
+        return self._missed(incoming, fingerprint, canonical)
+
+    def canonical(self, incoming: Incoming) -> dict[str, Any]:
+        """The canonical form of a request, redacted exactly as recording would."""
+        clean = redact_exchange(_as_exchange(incoming), self.policy)
+        provider = detect_provider(clean.host, clean.path, incoming.listener)
+        return canonical_request(
+            clean.method, clean.url, clean.request_headers, clean.request_body, provider
+        )
+
+    def _current(self, step: StepRecord) -> StepRecord:
+        if _version(step.fingerprint) == FINGERPRINT_VERSION:
+            return step
+        return dataclasses.replace(step, fingerprint=fingerprint_of(self._recorded_canonical(step)))
+
+    def _recorded_canonical(self, step: StepRecord) -> dict[str, Any]:
+        body = self.blobs[step.request_sha]
+        provider = _provider(step.provider)
+        return canonical_request(step.method, step.url, step.request_headers, body, provider)
+
+    def _recorded(self, step: StepRecord) -> Answer:
+        if is_failure(step):
+            status, headers, body = failure_response(step)
+            return Answer(status, "Bad Gateway", headers, body, step=step)
+        body = self.blobs[step.response_sha] if step.response_sha else b""
+        chunks = split_chunks(body, step.chunks) if step.chunks is not None else None
+        status = step.status if step.status is not None else 502
+        return Answer(status, step.reason, step.response_headers, body, step=step, chunks=chunks)
+
+    def _missed(self, incoming: Incoming, fingerprint: str, canonical: dict[str, Any]) -> Answer:
+        url = redact_exchange(_as_exchange(incoming), self.policy).url
+        report = explain_miss(incoming.method, url, fingerprint, canonical, self._candidates())
+        with self._lock:
+            self.misses.append(report)
+        provider = detect_provider(_host(url), url, incoming.listener)
+        status, headers, body = miss_response(provider.value if provider else None, report)
+        return Answer(status, "Not Found", headers, body, miss=report)
+
+    def _candidates(self) -> list[tuple[StepRecord, dict[str, Any]]]:
+        with self._lock:
+            if self._canonicals is None:
+                self._canonicals = [(s, self._recorded_canonical(s)) for s in self.steps]
+            return self._canonicals
+
+
+def split_chunks(
+    body: bytes, layout: Sequence[tuple[float, int]]
+) -> tuple[tuple[float, bytes], ...]:
+    """The recorded chunks again, from the joined body and their (time, length) layout."""
+    chunks, offset = [], 0
+    for t_ms, length in layout:
+        chunks.append((t_ms, body[offset : offset + length]))
+        offset += length
+    if offset < len(body):
+        chunks.append((layout[-1][0] if layout else 0.0, body[offset:]))
+    return tuple(chunks)
+
+
+def _as_exchange(incoming: Incoming) -> Exchange:
+    return Exchange(
+        step=0, started_at=0.0, method=incoming.method, url=incoming.url,
+        request_headers=incoming.headers, request_body=incoming.body,
+        listener=incoming.listener,
+    )
+
+
+def _version(fingerprint: str) -> int | None:
+    try:
+        return parse_version(fingerprint)
+    except ValueError:
+        return None
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].lower()
+
+
+def _provider(value: str | None) -> Provider | None:
+    try:
+        return Provider(value) if value is not None else None
+    except ValueError:
+        return None
