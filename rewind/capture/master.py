@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import options
-from mitmproxy.addons import next_layer, proxyserver, tlsconfig
-from mitmproxy.master import Master
+from rewind.capture.lean import import_lean_addons
 
-from rewind.capture.wiring import LOOPBACK, Listener, Wiring
-from rewind.errors import CaptureError
+import_lean_addons()
+
+from mitmproxy import options  # noqa: E402
+from mitmproxy.addons import next_layer, proxyserver, tlsconfig  # noqa: E402
+from mitmproxy.master import Master  # noqa: E402
+
+from rewind.capture.wiring import LOOPBACK, Listener, Wiring  # noqa: E402
+from rewind.errors import CaptureError  # noqa: E402
 
 START_TIMEOUT_S = 15.0
 

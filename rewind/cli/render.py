@@ -72,11 +72,16 @@ def emit_json(data: Any) -> None:
 
 
 def console() -> Console:
-    return Console(soft_wrap=False)
+    """Stdout console; wide when piped, so ids and URLs are never cut."""
+    out = Console(soft_wrap=False)
+    return out if out.is_terminal else Console(soft_wrap=False, width=200)
 
 
 def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
-    table = Table("ID", "NAME", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS", "COMMAND")
+    table = Table()
+    table.add_column("ID", no_wrap=True)
+    for title in ("NAME", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS", "COMMAND"):
+        table.add_column(title)
     for s in sessions:
         table.add_row(
             s.id, s.name or "", _local(s.started_at), str(s.steps), str(s.total_tokens),
