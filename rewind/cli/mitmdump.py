@@ -21,7 +21,7 @@ from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.sink import BackgroundSink
 from rewind.capture.wiring import parse_routes
-from rewind.cli.run import RecordRequest, Tally, load_policy, session_start
+from rewind.cli.run import RecordRequest, Tally, keep, load_policy, session_start
 from rewind.errors import RewindError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -30,7 +30,6 @@ from rewind.replay.pace import parse_pace
 from rewind.replay.playback import PlaybackThread
 from rewind.store.home import Home, resolve_home
 from rewind.store.index import Store
-from rewind.store.ingest import exchange_to_step
 from rewind.store.writer import SessionWriter
 
 
@@ -77,9 +76,7 @@ class MitmdumpRecorder:
         start = session_start(req)
         policy = load_policy(home, ctx.options.rewind_redact, os.environ)
         writer = self._writer = SessionWriter(home, start)
-        self._sink = BackgroundSink(
-            lambda ex: self.tally.add(exchange_to_step(ex, writer, start.id, policy))
-        )
+        self._sink = BackgroundSink(lambda ex: keep(ex, writer, policy, self.tally))
         print(f"rewind: recording session {start.id}", file=sys.stderr, flush=True)
 
     def _submit(self, exchange: Exchange) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rewind.canon.redact import RedactionPolicy, redact_text
 from rewind.capture.ca import ensure_ca
+from rewind.capture.exchange import Exchange
 from rewind.capture.master import ProxySpec, ProxyThread
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
@@ -108,6 +109,13 @@ def session_start(req: RecordRequest) -> SessionStart:
     )
 
 
+def keep(ex: Exchange, writer: SessionWriter, policy: RedactionPolicy, tally: Tally) -> None:
+    """Redact, store and journal one exchange (on the sink thread)."""
+    step = exchange_to_step(ex, writer, writer.session_id, policy)
+    writer.add_step(step)
+    tally.add(step)
+
+
 Body = Callable[[Wiring, dict[str, str]], CommandResult]
 
 
@@ -128,7 +136,7 @@ def record(
     start = session_start(req)
     writer = SessionWriter(home, start)
     tally = Tally()
-    sink = BackgroundSink(lambda ex: tally.add(exchange_to_step(ex, writer, start.id, policy)))
+    sink = BackgroundSink(lambda ex: keep(ex, writer, policy, tally))
     recorder = Recorder(sink.submit)
     listeners = tuple(listeners_for(req.upstreams))
     result = None

@@ -1,0 +1,61 @@
+"""Benchmark client: N keep-alive calls to a chat-completions URL, JSON or SSE.
+
+Uses ``HTTP_PROXY`` when ``--proxy`` is given (ignoring NO_PROXY, since the benchmark's
+upstream is on loopback) and prints one JSON line of per-call timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import time
+from urllib.parse import urlsplit
+
+
+def connect(url: str, use_proxy: bool) -> tuple[http.client.HTTPConnection, str]:
+    target = urlsplit(url)
+    if use_proxy:
+        proxy = urlsplit(os.environ["HTTP_PROXY"])
+        return http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=30), url
+    return http.client.HTTPConnection(target.hostname, target.port, timeout=30), target.path
+
+
+def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[float, float, float]:
+    """(latency, time to first chunk, time of last chunk) in ms for one call."""
+    headers = {"content-type": "application/json", "authorization": "Bearer bench-key"}
+    start = time.perf_counter()
+    conn.request("POST", path, body=body, headers=headers)
+    response = conn.getresponse()
+    first = last = None
+    while chunk := response.read1(65536):
+        now = (time.perf_counter() - start) * 1000
+        first = first if first is not None else now
+        last = now
+    total = (time.perf_counter() - start) * 1000
+    return total, first or total, last or total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--sse", action="store_true")
+    parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--proxy", action="store_true")
+    args = parser.parse_args()
+    marker = f" [[delay:{args.delay_ms}]]" if args.delay_ms else ""
+    conn, path = connect(args.url, args.proxy)
+    results = []
+    for i in range(args.n):
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"bench call {i}{marker}"}]}
+        if args.sse:
+            body["stream"] = True
+        results.append(call(conn, path, json.dumps(body).encode()))
+    print(json.dumps({"latency": [r[0] for r in results], "ttft": [r[1] for r in results],
+                      "last": [r[2] for r in results]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""``make bench``: what recording and replay cost, as ratios against a bare mitmdump and a
+direct connection measured in the same run (this machine is shared and noisy).
+
+Prints a table and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rewind.store.home import Home
+from rewind.store.index import Store
+from rewind.testing.fake_provider import FakeProvider
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLIENT = [sys.executable, str(ROOT / "bench" / "client.py")]
+N = int(os.environ.get("BENCH_N", "300"))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_client(url: str, env: dict[str, str], *extra: str, proxy: bool = False) -> dict[str, list[float]]:
+    args = [*CLIENT, "--url", url, "--n", str(N), *extra] + (["--proxy"] if proxy else [])
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mitmdump(*options: str) -> Iterator[str]:
+    port = free_port()
+    conf = tempfile.mkdtemp(prefix="bench-mitm-")
+    proc = subprocess.Popen(
+        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port),
+         "--set", f"confdir={conf}", *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_port(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+
+
+def wait_port(port: int) -> None:
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def rewind(home: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REWIND_HOME": home}
+    return subprocess.run([str(BIN / "rewind"), *args], env=env, capture_output=True, text=True)
+
+
+def latency_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
+    lat = data["latency"][10:]  # first calls warm up connections
+    return {"name": name, "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 0.99)}
+
+
+def bench_latency(fake: FakeProvider, home: str) -> list[dict[str, float]]:
+    url = f"{fake.url}/v1/chat/completions"
+    env = dict(os.environ)
+    rows = [latency_row("direct", run_client(url, env))]
+    with mitmdump() as proxy:
+        rows.append(latency_row("bare mitmdump", run_client(url, {**env, "HTTP_PROXY": proxy}, proxy=True)))
+    out = rewind(home, "record", "--name", "bench-json", "--", *CLIENT, "--url", url, "--n", str(N), "--proxy")
+    rows.append(latency_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
+    out = rewind(home, "replay", "bench-json")
+    rows.append(latency_row("rewind replay", json.loads(out.stdout.strip().splitlines()[-1])))
+    return rows
+
+
+def sse_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
+    spread = [last - first for first, last in zip(data["ttft"], data["last"], strict=True)]
+    return {"name": name, "ttft_p50_ms": statistics.median(data["ttft"]),
+            "spread_p50_ms": statistics.median(spread)}
+
+
+def bench_sse(fake: FakeProvider, home: str) -> list[dict[str, float]]:
+    url = f"{fake.url}/v1/chat/completions"
+    sse = ("--sse", "--delay-ms", "20")
+    env = dict(os.environ)
+    global N
+    saved, N = N, 20
+    try:
+        rows = [sse_row("direct", run_client(url, env, *sse))]
+        with mitmdump() as proxy:
+            rows.append(sse_row("bare mitmdump (buffers)", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)))
+        with mitmdump("--set", "stream_large_bodies=1") as proxy:
+            rows.append(sse_row("mitmdump streaming", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)))
+        out = rewind(home, "record", "--name", "bench-sse", "--", *CLIENT, "--url", url, "--n", str(N), *sse, "--proxy")
+        rows.append(sse_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
+        out = rewind(home, "replay", "bench-sse", "--pace", "original")
+        rows.append(sse_row("rewind replay --pace original", json.loads(out.stdout.strip().splitlines()[-1])))
+    finally:
+        N = saved
+    return rows
+
+
+def bench_startup(home: str) -> dict[str, float]:
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        rewind(home, "record", "--", "true")
+        times.append(time.perf_counter() - start)
+    return {"record_true_median_s": statistics.median(times), "record_true_min_s": min(times)}
+
+
+def bench_disk(home: str) -> dict[str, float]:
+    """Pack bytes on disk per body byte recorded, for the JSON latency session."""
+    info, steps, blobs = Store(Home(Path(home))).load("bench-json")
+    recorded = sum(len(blobs[s.request_sha]) + len(blobs.get(s.response_sha or "", b"")) for s in steps)
+    pack = Path(home, "packs", f"{info.id}.pack").stat().st_size
+    index = Path(home, "index.duckdb").stat().st_size
+    return {"steps": len(steps), "body_bytes": recorded, "pack_bytes": pack,
+            "pack_bytes_per_body_byte": pack / recorded, "index_bytes_all_sessions": index}
+
+
+def main() -> None:
+    home = tempfile.mkdtemp(prefix="rewind-bench-")
+    with FakeProvider() as fake:
+        results = {"latency": bench_latency(fake, home), "sse": bench_sse(fake, home)}
+    results["startup"] = bench_startup(home)
+    results["disk"] = bench_disk(home)
+    results["replay_500"] = bench_replay_500(home)
+    report(results)
+
+
+def bench_replay_500(home: str) -> dict[str, float]:
+    global N
+    saved, N = N, 500
+    try:
+        with FakeProvider() as fake:
+            url = f"{fake.url}/v1/chat/completions"
+            rewind(home, "record", "--name", "bench-500", "--", *CLIENT, "--url", url, "--n", "500", "--proxy")
+        start = time.perf_counter()
+        code = rewind(home, "replay", "bench-500").returncode
+        return {"replay_500_wall_s": time.perf_counter() - start, "exit_code": code}
+    finally:
+        N = saved
+
+
+def report(results: dict[str, object]) -> None:
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(results, indent=2))
+    lat = {r["name"]: r for r in results["latency"]}  # type: ignore[attr-defined]
+    base = lat["bare mitmdump"]["p50_ms"]
+    direct = lat["direct"]["p50_ms"]
+    print(f"{'path':<28}{'p50 ms':>10}{'p99 ms':>10}{'p50/mitmdump':>14}{'added vs direct':>17}")
+    for name, row in lat.items():
+        print(f"{name:<28}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+              f"{row['p50_ms'] / base:>14.2f}{row['p50_ms'] - direct:>15.2f}ms")
+    print()
+    for row in results["sse"]:  # type: ignore[attr-defined]
+        print(f"SSE {row['name']:<32} TTFT p50 {row['ttft_p50_ms']:8.1f} ms   spread p50 {row['spread_p50_ms']:8.1f} ms")
+    print()
+    print(json.dumps({k: results[k] for k in ("startup", "disk", "replay_500")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
