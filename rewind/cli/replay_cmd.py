@@ -14,7 +14,7 @@ from rewind.replay.modes import parse_on_miss
 from rewind.replay.pace import parse_pace
 
 
-@click.command("replay", context_settings={"allow_interspersed_args": False})
+@click.command("replay")
 @click.argument("session")
 @click.option("--pace", default="fast", show_default=True, metavar="fast|original|FACTOR",
               help="Stream pacing: no delays, the recorded gaps, or e.g. 2x faster.")

@@ -126,6 +126,7 @@ def _redacted(data: bytes, policy: RedactionPolicy) -> bytes:
 
 
 def _to_stderr(message: str) -> None:
-    print(f"rewind: replay miss\n{message}", file=sys.stderr, flush=True)
+    """At the moment of a miss, its first line; the full explanation ends the run."""
+    print(f"rewind: {message.splitlines()[0]}", file=sys.stderr, flush=True)
 
 

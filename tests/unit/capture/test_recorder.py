@@ -1,0 +1,89 @@
+"""The recorder addon, driven with mitmproxy's own test flows (no network)."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow
+
+from rewind.capture.exchange import Exchange
+from rewind.capture.recorder import Recorder, StreamTap, to_exchange
+
+
+def _flow(content_type: str = "application/json", body: bytes = b'{"ok":true}') -> http.HTTPFlow:
+    flow = tflow.tflow(resp=False)
+    flow.request.url = "https://api.openai.com/v1/chat/completions?key=abc"
+    flow.request.method = "POST"
+    flow.request.content = b'{"model":"gpt-4o"}'
+    flow.request.headers["authorization"] = "Bearer sk-test-fake"
+    flow.response = http.Response.make(200, body, {"content-type": content_type})
+    return flow
+
+
+def _run(recorder: Recorder, flow: http.HTTPFlow) -> None:
+    with taddons.context(recorder):
+        recorder.requestheaders(flow)
+        recorder.request(flow)
+        recorder.responseheaders(flow)
+        recorder.response(flow)
+
+
+def test_records_a_json_exchange_with_the_logical_url() -> None:
+    seen: list[Exchange] = []
+    flow = _flow()
+    _run(Recorder(seen.append), flow)
+    [ex] = seen
+    assert ex.step == 1 and ex.method == "POST" and ex.status == 200
+    assert ex.url == "https://api.openai.com/v1/chat/completions?key=abc"
+    assert ex.request_body == b'{"model":"gpt-4o"}' and ex.response_body == b'{"ok":true}'
+    assert ex.chunks is None and ex.latency_ms is not None
+    assert flow.request.headers["accept-encoding"] == "identity"
+
+
+def test_steps_are_numbered_in_arrival_order() -> None:
+    seen: list[Exchange] = []
+    recorder = Recorder(seen.append)
+    flows = [_flow(), _flow()]
+    with taddons.context(recorder):
+        for flow in flows:
+            recorder.requestheaders(flow)
+        for flow in reversed(flows):
+            recorder.response(flow)
+    assert [ex.step for ex in seen] == [2, 1]
+
+
+def test_sse_is_streamed_through_a_tap_that_keeps_chunk_times() -> None:
+    seen: list[Exchange] = []
+    recorder = Recorder(seen.append)
+    flow = _flow("text/event-stream", b"")
+    with taddons.context(recorder):
+        recorder.requestheaders(flow)
+        recorder.responseheaders(flow)
+        tap = flow.response.stream  # type: ignore[union-attr]
+        assert isinstance(tap, StreamTap)
+        assert tap(b"data: 1\n\n") == b"data: 1\n\n" and tap(b"data: 2\n\n") and tap(b"") == b""
+        recorder.response(flow)
+    [ex] = seen
+    assert ex.chunks is not None and [c.data for c in ex.chunks] == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert ex.response_body == b"data: 1\n\ndata: 2\n\n"
+    assert ex.chunks[0].t_ms <= ex.chunks[1].t_ms
+
+
+def test_a_failed_flow_is_recorded_as_failed() -> None:
+    flow = tflow.tflow(err=True)
+    flow.metadata["rewind_step"] = 7
+    ex = to_exchange(flow, None)
+    assert ex.status is None and ex.error and ex.step == 7
+
+
+def test_gzip_body_is_kept_decoded_with_consistent_headers() -> None:
+    flow = _flow()
+    assert flow.response is not None
+    flow.response.encode("gzip")
+    ex = to_exchange(_numbered(flow), None)
+    assert ex.response_body == b'{"ok":true}'
+    assert "content-encoding" not in {k.lower() for k, _ in ex.response_headers}
+
+
+def _numbered(flow: http.HTTPFlow) -> http.HTTPFlow:
+    flow.metadata["rewind_step"] = 1
+    return flow

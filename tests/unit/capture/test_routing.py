@@ -1,0 +1,38 @@
+"""--route rewrites where a request goes, never what it was."""
+
+from __future__ import annotations
+
+from mitmproxy.test import tflow
+
+from rewind.capture.routing import PLAYBACK_META, Router, apply_route
+
+
+def test_route_keeps_path_and_query_and_adds_target_prefix() -> None:
+    flow = tflow.tflow()
+    flow.request.url = "https://api.openai.com/v1/chat/completions?x=1"
+    assert apply_route(flow.request, {"api.openai.com": "http://127.0.0.1:8000/gw"})
+    assert flow.request.url == "http://127.0.0.1:8000/gw/v1/chat/completions?x=1"
+    assert flow.request.headers["host"] == "127.0.0.1:8000"
+
+
+def test_host_port_route_wins_and_unrouted_hosts_stay() -> None:
+    flow = tflow.tflow()
+    flow.request.url = "http://svc.local:8080/a"
+    routes = {"svc.local": "http://127.0.0.1:1", "svc.local:8080": "http://127.0.0.1:2"}
+    assert apply_route(flow.request, routes) and flow.request.port == 2
+    other = tflow.tflow()
+    other.request.url = "http://elsewhere/a"
+    assert not apply_route(other.request, routes) and other.request.host == "elsewhere"
+
+
+def test_router_leaves_answered_and_playback_requests_alone() -> None:
+    router = Router({"api.openai.com": "http://127.0.0.1:1"})
+    answered = tflow.tflow(resp=True)
+    answered.request.url = "https://api.openai.com/x"
+    router.request(answered)
+    assert answered.request.host == "api.openai.com"
+    playback = tflow.tflow()
+    playback.request.url = "https://api.openai.com/x"
+    playback.metadata[PLAYBACK_META] = True
+    router.request(playback)
+    assert playback.request.host == "api.openai.com"

@@ -1,0 +1,54 @@
+"""Wiring an agent to the proxy: upstreams, listener URLs, environment, routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rewind.capture.wiring import (
+    Listener,
+    Wiring,
+    agent_env,
+    listeners_for,
+    parse_routes,
+    upstreams_from_env,
+)
+from rewind.errors import ConfigError
+
+
+def test_upstreams_default_to_public_endpoints_and_honour_user_values() -> None:
+    ups = upstreams_from_env({"ANTHROPIC_BASE_URL": "http://gateway.local:8080/anthropic"})
+    assert ups["openai"] == "https://api.openai.com/v1"
+    assert ups["anthropic"] == "http://gateway.local:8080/anthropic"
+    assert ups["gemini"] == "https://generativelanguage.googleapis.com"
+
+
+def test_listener_keeps_path_on_the_client_side() -> None:
+    listener = Listener("openai", "https://api.openai.com/v1")
+    assert listener.mode_spec == "reverse:https://api.openai.com"
+    assert listener.client_base_url(4242) == "http://127.0.0.1:4242/v1"
+
+
+def test_agent_env_points_everything_at_the_proxy(tmp_path: Path) -> None:
+    listeners = tuple(listeners_for(upstreams_from_env({})))
+    wiring = Wiring(9000, {"openai": 9001, "anthropic": 9002, "gemini": 9003}, listeners)
+    env = agent_env({"PATH": "/bin", "OPENAI_BASE_URL": "x"}, wiring, tmp_path / "b.pem")
+    assert env["HTTPS_PROXY"] == env["http_proxy"] == "http://127.0.0.1:9000"
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:9001/v1"
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9002"
+    assert env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9003"
+    assert env["NODE_EXTRA_CA_CERTS"] == env["SSL_CERT_FILE"] == str(tmp_path / "b.pem")
+    assert "127.0.0.1" in env["NO_PROXY"] and env["PATH"] == "/bin"
+
+
+def test_routes_parse_and_reject_garbage() -> None:
+    assert parse_routes(["API.OpenAI.com=http://127.0.0.1:1"]) == {"api.openai.com": "http://127.0.0.1:1"}
+    for bad in ["nohost", "=http://x", "a.com=ftp://x", "a.com=not a url", "a/b=http://x"]:
+        with pytest.raises(ConfigError, match="route"):
+            parse_routes([bad])
+
+
+def test_bad_upstream_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="openai upstream"):
+        listeners_for({"openai": "api.openai.com"})
