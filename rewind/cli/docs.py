@@ -18,7 +18,7 @@ Generated from `--help` by `python -m rewind.cli.docs > docs/cli.md`; do not edi
 
 def help_text(args: list[str]) -> str:
     """What ``rewind ARGS --help`` prints."""
-    with click.Context(cli, info_name="rewind", terminal_width=100) as root:
+    with click.Context(cli, info_name="rewind", terminal_width=100, **cli.context_settings) as root:
         if not args:
             return cli.get_help(root)
         command = cli.get_command(root, args[0])
