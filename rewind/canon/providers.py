@@ -1,20 +1,245 @@
 """What Rewind knows about LLM providers' wire formats.
 
-STUB — interface contract (to be implemented):
+Which provider a request went to (``detect_provider``), whether it is an LLM call
+(``is_llm_call``), and what it cost: the model (``extract_model``) and token usage
+(``extract_usage``) read from JSON bodies and from SSE streams:
 
-class Provider(str, Enum): OPENAI = "openai"; ANTHROPIC = "anthropic"; GEMINI = "gemini"
-PUBLIC_BASE_URLS: dict[Provider, str]   # https://api.openai.com/v1, https://api.anthropic.com,
-                                        # https://generativelanguage.googleapis.com
-BASE_URL_ENV: dict[Provider, str]       # OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL
-def detect_provider(host: str, path: str, listener: str | None) -> Provider | None
-def is_llm_call(provider: Provider | None, path: str) -> bool   # chat/completions, responses,
-                                        # messages, :generateContent, :streamGenerateContent, ...
-@dataclass(frozen=True)
-class Usage: input_tokens: int | None = None; output_tokens: int | None = None;
-             cache_read_tokens: int | None = None; cache_write_tokens: int | None = None
-def extract_model(provider, path: str, request_body: bytes, response_body: bytes) -> str | None
-def extract_usage(provider, response_body: bytes, content_type: str | None) -> Usage
-    # JSON bodies and SSE streams: OpenAI include_usage chunk, Anthropic message_start +
-    # message_delta, Gemini usageMetadata (last one wins)
-def parse_sse(body: bytes) -> list[SseEvent]    # SseEvent(event: str | None, data: str)
+    OpenAI     usage {prompt_tokens, completion_tokens, prompt_tokens_details.cached_tokens}
+               (streams: the include_usage chunk); Responses API usage {input_tokens, ...}
+    Anthropic  usage {input_tokens, output_tokens, cache_read_input_tokens,
+               cache_creation_input_tokens}; streams: message_start, then message_delta
+    Gemini     usageMetadata {promptTokenCount, candidatesTokenCount,
+               cachedContentTokenCount}; the last one in a stream wins
+
+Readers never raise: an unknown or garbled body gives ``Usage()`` and a ``None`` model.
 """
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from rewind.canon.sse import SseEvent, parse_sse
+
+__all__ = [
+    "BASE_URL_ENV",
+    "PROVIDER_HOSTS",
+    "PUBLIC_BASE_URLS",
+    "Provider",
+    "SseEvent",
+    "Usage",
+    "detect_provider",
+    "extract_model",
+    "extract_usage",
+    "is_llm_call",
+    "parse_sse",
+]
+
+
+class Provider(StrEnum):
+    """An LLM provider whose wire format Rewind understands (a ``str``: ``"openai"``...)."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+
+
+PUBLIC_BASE_URLS: dict[Provider, str] = {
+    Provider.OPENAI: "https://api.openai.com/v1",
+    Provider.ANTHROPIC: "https://api.anthropic.com",
+    Provider.GEMINI: "https://generativelanguage.googleapis.com",
+}
+
+BASE_URL_ENV: dict[Provider, str] = {
+    Provider.OPENAI: "OPENAI_BASE_URL",
+    Provider.ANTHROPIC: "ANTHROPIC_BASE_URL",
+    Provider.GEMINI: "GOOGLE_GEMINI_BASE_URL",
+}
+
+PROVIDER_HOSTS: dict[str, Provider] = {
+    "api.openai.com": Provider.OPENAI,
+    "api.anthropic.com": Provider.ANTHROPIC,
+    "generativelanguage.googleapis.com": Provider.GEMINI,
+}
+
+# Path shapes that identify a provider on any host (a fake provider on 127.0.0.1, a gateway).
+_PATH_SHAPES: dict[Provider, re.Pattern[str]] = {
+    Provider.OPENAI: re.compile(r"/chat/completions$|/embeddings$|/v1/(responses(/|$)|completions$)"),
+    Provider.ANTHROPIC: re.compile(r"/v1/messages(/|$)"),
+    Provider.GEMINI: re.compile(r"/models/[^/]+:\w+$"),
+}
+
+_LLM_PATHS: dict[Provider, re.Pattern[str]] = {
+    Provider.OPENAI: re.compile(r"/(chat/)?completions$|/responses$|/embeddings$"),
+    Provider.ANTHROPIC: re.compile(r"/v1/messages$|/v1/complete$"),
+    Provider.GEMINI: re.compile(r":(generateContent|streamGenerateContent|embedContent|batchEmbedContents)$"),
+}
+
+_GEMINI_MODEL = re.compile(r"models/([^/:]+)")
+
+
+def _bare_path(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def _bare_host(host: str) -> str:
+    host = host.lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0]
+
+
+def detect_provider(host: str, path: str, listener: str | None) -> Provider | None:
+    """The provider by reverse listener, else by host, else by the request path's shape."""
+    if listener in {p.value for p in Provider}:
+        return Provider(listener)
+    by_host = PROVIDER_HOSTS.get(_bare_host(host))
+    if by_host is not None:
+        return by_host
+    bare = _bare_path(path)
+    return next((p for p, shape in _PATH_SHAPES.items() if shape.search(bare)), None)
+
+
+def is_llm_call(provider: Provider | None, path: str) -> bool:
+    """Whether a request to ``provider`` at ``path`` asks a model for tokens."""
+    pattern = _LLM_PATHS.get(provider) if provider is not None else None
+    return pattern is not None and pattern.search(_bare_path(path)) is not None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call; ``None`` where the provider did not say."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
+# --- reading bodies without raising -------------------------------------------------
+
+
+def _loads(data: bytes | str) -> Any:
+    """Parsed JSON, or ``None`` when ``data`` is not JSON."""
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    items = value if isinstance(value, list) else [value]
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _payloads(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
+    """The JSON objects of a response: the body, a streamed JSON array, or SSE data."""
+    if "event-stream" not in (content_type or "").lower():
+        value = _loads(body)
+        if value is not None:
+            return _objects(value)
+    return [obj for event in parse_sse(body) for obj in _objects(_loads(event.data))]
+
+
+# --- model ----------------------------------------------------------------------------
+
+
+def extract_model(
+    provider: Provider | None, path: str, request_body: bytes, response_body: bytes
+) -> str | None:
+    """The model asked for: Gemini's path segment, the request's ``model``, or the response's."""
+    if provider == Provider.GEMINI:
+        found = _GEMINI_MODEL.search(_bare_path(path))
+        if found:
+            return found.group(1)
+    requested = _str(_dict(_loads(request_body)).get("model"))
+    return requested or _response_model(response_body)
+
+
+def _response_model(body: bytes) -> str | None:
+    for obj in _payloads(body, None):
+        for holder in (obj, _dict(obj.get("message")), _dict(obj.get("response"))):
+            model = _str(holder.get("model")) or _str(holder.get("modelVersion"))
+            if model:
+                return model
+    return None
+
+
+# --- usage ----------------------------------------------------------------------------
+
+
+def extract_usage(provider: Provider | None, response_body: bytes, content_type: str | None) -> Usage:
+    """Token usage from a JSON or SSE response body; ``Usage()`` when there is none."""
+    reader = _USAGE_READERS.get(provider) if provider is not None else None
+    return reader(_payloads(response_body, content_type)) if reader else Usage()
+
+
+def _openai_usage(payloads: list[dict[str, Any]]) -> Usage:
+    usage = Usage()
+    for obj in payloads:
+        raw = obj.get("usage") or _dict(obj.get("response")).get("usage")
+        if isinstance(raw, dict):
+            usage = _openai_counts(raw)
+    return usage
+
+
+def _openai_counts(raw: dict[str, Any]) -> Usage:
+    details = _dict(raw.get("prompt_tokens_details")) or _dict(raw.get("input_tokens_details"))
+    return Usage(
+        input_tokens=_first_int(raw, "prompt_tokens", "input_tokens"),
+        output_tokens=_first_int(raw, "completion_tokens", "output_tokens"),
+        cache_read_tokens=_int(details.get("cached_tokens")),
+    )
+
+
+def _first_int(raw: dict[str, Any], *names: str) -> int | None:
+    return next((v for v in (_int(raw.get(n)) for n in names) if v is not None), None)
+
+
+def _anthropic_usage(payloads: list[dict[str, Any]]) -> Usage:
+    counts: dict[str, int] = {}
+    for obj in payloads:
+        raw = obj["usage"] if "usage" in obj else _dict(obj.get("message")).get("usage")
+        counts.update({k: v for k, v in _dict(raw).items() if _int(v) is not None})
+    return Usage(
+        input_tokens=counts.get("input_tokens"),
+        output_tokens=counts.get("output_tokens"),
+        cache_read_tokens=counts.get("cache_read_input_tokens"),
+        cache_write_tokens=counts.get("cache_creation_input_tokens"),
+    )
+
+
+def _gemini_usage(payloads: list[dict[str, Any]]) -> Usage:
+    metas = [obj["usageMetadata"] for obj in payloads if isinstance(obj.get("usageMetadata"), dict)]
+    if not metas:
+        return Usage()
+    last = metas[-1]
+    return Usage(
+        input_tokens=_int(last.get("promptTokenCount")),
+        output_tokens=_int(last.get("candidatesTokenCount")),
+        cache_read_tokens=_int(last.get("cachedContentTokenCount")),
+    )
+
+
+_USAGE_READERS: dict[Provider, Callable[[list[dict[str, Any]]], Usage]] = {
+    Provider.OPENAI: _openai_usage,
+    Provider.ANTHROPIC: _anthropic_usage,
+    Provider.GEMINI: _gemini_usage,
+}

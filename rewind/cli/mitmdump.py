@@ -73,8 +73,8 @@ class MitmdumpRecorder:
             command=tuple(sys.argv), cwd=os.getcwd(), environ=dict(os.environ), upstreams={},
             name=ctx.options.rewind_name or None, routes=self.router.routes, mode="mitmdump",
         )
-        start = session_start(req)
         policy = load_policy(home, ctx.options.rewind_redact, os.environ)
+        start = session_start(req, policy)
         writer = self._writer = SessionWriter(home, start)
         self._sink = BackgroundSink(lambda ex: keep(ex, writer, policy, self.tally))
         print(f"rewind: recording session {start.id}", file=sys.stderr, flush=True)

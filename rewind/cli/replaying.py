@@ -70,7 +70,7 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     recorded_out = blobs.get(info.stdout_sha or "", b"")
     replayed_out = _redacted(run.stdout, policy)
     summary = ReplaySummary(
-        total_recorded=len(steps),
+        total_recorded=len(engine.matcher.recorded),
         served=engine.matcher.served,
         misses=[] if req.on_miss is OnMiss.LIVE else list(engine.misses),
         unused=engine.matcher.unused(),

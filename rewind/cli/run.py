@@ -93,13 +93,14 @@ def git_commit(cwd: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def session_start(req: RecordRequest) -> SessionStart:
+def session_start(req: RecordRequest, policy: RedactionPolicy) -> SessionStart:
+    """The session's opening record; secrets in the command line are redacted too."""
     return SessionStart(
         id=new_session_id(),
         name=req.name,
         mode=req.mode,
         started_at=time.time(),
-        command=req.command,
+        command=tuple(redact_text(arg, policy) for arg in req.command),
         cwd=req.cwd,
         git_commit=git_commit(req.cwd),
         parent_id=req.parent_id,
@@ -133,7 +134,7 @@ def record(
         body = run_agent(req)
     policy = load_policy(home, req.redact, req.environ)
     ca, _ = ensure_ca(home.ca_dir, dict(req.environ))
-    start = session_start(req)
+    start = session_start(req, policy)
     writer = SessionWriter(home, start)
     tally = Tally()
     sink = BackgroundSink(lambda ex: keep(ex, writer, policy, tally))

@@ -19,9 +19,8 @@ from rewind.capture.routing import PLAYBACK_META
 from rewind.capture.wiring import LOOPBACK
 from rewind.replay.engine import Answer, Incoming, ReplayEngine
 from rewind.replay.modes import OnMiss
-from rewind.replay.playback import PlaybackThread
+from rewind.replay.playback import PLAYBACK_HEADER, PlaybackThread
 
-PLAYBACK_HEADER = "x-rewind-playback"
 HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "keep-alive")
 
 
@@ -80,7 +79,10 @@ class ReplayAddon:
 
     def _play_stream(self, flow: http.HTTPFlow, answer: Answer) -> None:
         assert answer.chunks is not None
-        token = self.playback.register(answer.status, answer.reason, answer.headers, answer.chunks)
+        truncated = answer.step is not None and answer.step.error is not None
+        token = self.playback.register(
+            answer.status, answer.reason, answer.headers, answer.chunks, truncated=truncated
+        )
         request = flow.request
         request.scheme, request.host, request.port = "http", LOOPBACK, self.playback.port
         request.headers[PLAYBACK_HEADER] = token

@@ -1,0 +1,138 @@
+"""Fingerprint v1 normalisation of a JSON request body: what varies between runs is evened out.
+
+Applied to every JSON object body whatever the provider, and only where the shapes
+occur (the full contract is ``docs/fingerprint.md``):
+
+- top-level volatile keys are dropped: ``VOLATILE_KEYS``;
+- tool-call ids are replaced by ``tool_call_<n>``, numbered by first appearance
+  across the request, so an id and its later reference get the same token and two
+  different calls stay different;
+- tool lists are sorted by tool name (then by content), so their order does not count.
+
+Pure: the value passed in is never modified.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TOOL_ID_PREFIX", "VOLATILE_KEYS", "load_json", "normalise_body"]
+
+VOLATILE_KEYS = frozenset(
+    {"user", "safety_identifier", "metadata", "stream_options", "request_id", "idempotency_key"}
+)
+TOOL_ID_PREFIX = "tool_call_"
+
+
+def load_json(data: bytes) -> Any:
+    """Strict JSON from UTF-8 bytes; ``ValueError`` when not JSON (NaN and Infinity included)."""
+    return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def normalise_body(value: Any) -> Any:
+    """The v1 normal form of a parsed JSON body (non-objects are returned as they are)."""
+    if not isinstance(value, dict):
+        return value
+    body = {k: copy.deepcopy(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    _sort_tools(body)
+    _renumber_tool_ids(body)
+    return body
+
+
+# --- tool lists -------------------------------------------------------------------
+
+
+def _sort_tools(body: dict[str, Any]) -> None:
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        body["tools"] = _sorted_by_name([_sort_declarations(t) for t in tools])
+    if isinstance(body.get("functions"), list):
+        body["functions"] = _sorted_by_name(body["functions"])
+
+
+def _sort_declarations(tool: Any) -> Any:
+    """Gemini's ``{"functionDeclarations": [...]}``: declarations sorted by name."""
+    if isinstance(tool, dict) and isinstance(tool.get("functionDeclarations"), list):
+        tool["functionDeclarations"] = _sorted_by_name(tool["functionDeclarations"])
+    return tool
+
+
+def _sorted_by_name(tools: list[Any]) -> list[Any]:
+    return sorted(tools, key=lambda t: (tool_name(t), _stable_text(t)))
+
+
+def tool_name(tool: Any) -> str:
+    """A tool's name in the OpenAI, Responses, Anthropic or Gemini shape; ``""`` if none."""
+    if not isinstance(tool, dict):
+        return ""
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else tool.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _stable_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- tool-call ids -----------------------------------------------------------------
+
+
+@dataclass
+class _Ids:
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def swap(self, holder: dict[str, Any], key: str) -> None:
+        """Replace ``holder[key]``, a string id, by its token."""
+        value = holder.get(key)
+        if isinstance(value, str):
+            token = f"{TOOL_ID_PREFIX}{len(self.tokens) + 1}"
+            holder[key] = self.tokens.setdefault(value, token)
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _renumber_tool_ids(body: dict[str, Any]) -> None:
+    ids = _Ids()
+    for message in _dicts(body.get("messages")):
+        _renumber_message(message, ids)
+    for item in _dicts(body.get("input")):
+        _renumber_response_item(item, ids)
+    for content in _dicts(body.get("contents")):
+        _renumber_gemini_parts(content, ids)
+
+
+def _renumber_message(message: dict[str, Any], ids: _Ids) -> None:
+    """OpenAI ``tool_calls[].id`` / ``tool_call_id``; Anthropic tool_use / tool_result."""
+    for call in _dicts(message.get("tool_calls")):
+        ids.swap(call, "id")
+    ids.swap(message, "tool_call_id")
+    for block in _dicts(message.get("content")):
+        if block.get("type") == "tool_use":
+            ids.swap(block, "id")
+        elif block.get("type") == "tool_result":
+            ids.swap(block, "tool_use_id")
+
+
+def _renumber_response_item(item: dict[str, Any], ids: _Ids) -> None:
+    """Responses API ``input[].call_id``, and the ``id`` of function_call items."""
+    ids.swap(item, "call_id")
+    if item.get("type") == "function_call":
+        ids.swap(item, "id")
+
+
+def _renumber_gemini_parts(content: dict[str, Any], ids: _Ids) -> None:
+    """Gemini ``parts[].functionCall.id`` / ``functionResponse.id`` (when present)."""
+    for part in _dicts(content.get("parts")):
+        for key in ("functionCall", "functionResponse"):
+            inner = part.get(key)
+            if isinstance(inner, dict):
+                ids.swap(inner, "id")

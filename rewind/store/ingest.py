@@ -1,0 +1,72 @@
+"""From a captured ``Exchange`` to a stored ``StepRecord``: where capture, canon and store meet.
+
+Order matters: the exchange is redacted first, so the fingerprint, the blobs and every
+field of the step are computed from redacted bytes only. The caller then hands the
+returned step to ``SessionWriter.add_step``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rewind.canon.fingerprint import fingerprint
+from rewind.canon.providers import (
+    Provider,
+    detect_provider,
+    extract_model,
+    extract_usage,
+    is_llm_call,
+)
+from rewind.canon.redact import RedactionPolicy, redact_exchange
+from rewind.capture.exchange import Exchange, header
+from rewind.store.models import StepRecord
+from rewind.store.writer import SessionWriter
+
+
+def exchange_to_step(
+    ex: Exchange, writer: SessionWriter, session_id: str, policy: RedactionPolicy
+) -> StepRecord:
+    """Redact ``ex``, store its bodies as blobs and describe it as a step."""
+    red = redact_exchange(ex, policy)
+    provider = detect_provider(red.host, red.path, red.listener)
+    content_type = header(red.response_headers, "content-type")
+    usage = asdict(extract_usage(provider, red.response_body, content_type))
+    return StepRecord(
+        session_id=session_id, step=red.step,
+        kind="llm" if is_llm_call(provider, red.path) else "http",
+        method=red.method, url=red.url, started_at=red.started_at,
+        fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
+                                provider),
+        request_headers=red.request_headers, request_sha=writer.put_blob(red.request_body),
+        provider=_name(provider),
+        model=extract_model(provider, red.path, red.request_body, red.response_body),
+        status=red.status, reason=red.reason, error=red.error,
+        response_headers=red.response_headers, response_sha=_response_sha(red, writer),
+        latency_ms=red.latency_ms, ttft_ms=_ttft(red), streamed=red.streamed,
+        chunks=_chunks(red), **usage,
+    )
+
+
+def _name(provider: Provider | None) -> str | None:
+    return None if provider is None else provider.value
+
+
+def _response_sha(red: Exchange, writer: SessionWriter) -> str | None:
+    """No blob when no response came back at all."""
+    if red.status is None and not red.response_body:
+        return None
+    return writer.put_blob(red.response_body)
+
+
+def _ttft(red: Exchange) -> float | None:
+    """Time to the first body chunk for streams, else time to the first byte."""
+    if red.chunks:
+        return red.chunks[0].t_ms
+    return red.ttfb_ms
+
+
+def _chunks(red: Exchange) -> tuple[tuple[float, int], ...] | None:
+    """(t_ms, length) per chunk; redaction keeps the body the join of the chunks."""
+    if red.chunks is None:
+        return None
+    return tuple((c.t_ms, len(c.data)) for c in red.chunks)

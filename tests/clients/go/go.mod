@@ -1,0 +1,3 @@
+module rewind.test/clients/go
+
+go 1.19

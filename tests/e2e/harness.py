@@ -1,0 +1,76 @@
+"""Driving the real ``rewind`` CLI as a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+REWIND = str(BIN / "rewind")
+PYTHON = sys.executable
+DEMO_AGENT = [PYTHON, "-m", "rewind.testing.demo_agent"]
+# Built at run time so that nothing shaped like a real key is committed.
+SECRET = "sk-" + "rewindtestsecret" * 2
+
+
+@dataclass
+class Rewind:
+    """The CLI against one store, with a base environment for the agent."""
+
+    home: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [REWIND, *args], env={**self.env, **env}, capture_output=True, text=True,
+            timeout=timeout, cwd=ROOT,
+        )
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [REWIND, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT, **kwargs,
+        )
+
+    def json(self, *args: str) -> Any:
+        result = self(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def record(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        result = self("record", *args, **env)
+        assert "Session recorded:" in result.stderr, result.stderr
+        return result
+
+
+def make_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_BASE_URL", "_PROXY", "_proxy"))}
+    env.update(REWIND_HOME=str(home), OPENAI_API_KEY=SECRET, PYTHONPATH=str(ROOT))
+    return env
+
+
+def all_stored_bytes(home: Path) -> bytes:
+    """Every byte under the home, with every pack record decompressed too."""
+    parts = [p.read_bytes() for p in home.rglob("*") if p.is_file()]
+    for pack in home.glob("packs/*.pack"):
+        parts.extend(unpack(pack.read_bytes()))
+    return b"\n".join(parts)
+
+
+def unpack(data: bytes) -> list[bytes]:
+    """Decompress each record of a pack: b"RWB1" + sha256 + u64 length + zstd data."""
+    out, offset, dctx = [], 0, zstandard.ZstdDecompressor()
+    while offset + 44 <= len(data):
+        assert data[offset : offset + 4] == b"RWB1"
+        length = int.from_bytes(data[offset + 36 : offset + 44], "big")
+        out.append(dctx.decompress(data[offset + 44 : offset + 44 + length]))
+        offset += 44 + length
+    return out

@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+import asyncio
+import http.client
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from rewind.replay.pace import FAST, ORIGINAL, Pace, parse_pace
+from rewind.replay.playback import PLAYBACK_HEADER, PlaybackServer, PlaybackThread
+
+SSE_HEADERS = (
+    ("content-type", "text/event-stream"),
+    ("content-length", "999"),
+    ("transfer-encoding", "chunked"),
+    ("connection", "keep-alive"),
+    ("x-request-id", "req_1"),
+)
+CHUNKS = [(0.0, b"data: 1\n\n"), (200.0, b"data: 2\n\n"), (400.0, b"data: [DONE]\n\n")]
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    chunks: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, data)
+    complete: bool = True
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(data for _, data in self.chunks)
+
+    def gaps(self) -> list[float]:
+        times = [t for t, _ in self.chunks]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+class Client:
+    """A raw HTTP/1.1 client that notes when each response chunk arrives."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def send(
+        self, token: str | None, head: str = "POST / HTTP/1.1", body: bytes = b"{}", extra: str = ""
+    ) -> Reply:
+        lines = [head, "host: 127.0.0.1", f"content-length: {len(body)}"]
+        lines += [f"{PLAYBACK_HEADER}: {token}"] * (token is not None)
+        self.writer.write(("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode() + body)
+        await self.writer.drain()
+        return await self.read_reply(head.startswith("HEAD"))
+
+    async def read_reply(self, head_only: bool = False) -> Reply:
+        status_line, *lines = (await self.reader.readuntil(b"\r\n\r\n")).decode().split("\r\n")
+        pairs = (line.split(": ", 1) for line in lines if line)
+        reply = Reply(int(status_line.split()[1]), {k.lower(): v for k, v in pairs})
+        if head_only or reply.headers.get("transfer-encoding") != "chunked":
+            size = int(reply.headers.get("content-length", 0))
+            reply.chunks.append((time.monotonic(), await self.reader.readexactly(size)))
+            return reply
+        await self.read_chunks(reply)
+        return reply
+
+    async def read_chunks(self, reply: Reply) -> None:
+        try:
+            while size := int(await self.reader.readuntil(b"\r\n"), 16):
+                reply.chunks.append((time.monotonic(), await self.reader.readexactly(size)))
+                await self.reader.readexactly(2)
+            await self.reader.readexactly(2)
+        except asyncio.IncompleteReadError:
+            reply.complete = False
+
+
+Scenario = Callable[[PlaybackServer, Client], Awaitable[None]]
+
+
+def serve(scenario: Scenario, pace: Pace = FAST) -> None:
+    async def main() -> None:
+        server = PlaybackServer(pace)
+        port = await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await scenario(server, Client(reader, writer))
+        finally:
+            writer.close()
+            await server.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_streams_recorded_status_headers_and_chunks() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        reply = await client.send(server.register(200, "OK", SSE_HEADERS, CHUNKS))
+        assert reply.status == 200
+        assert reply.headers["content-type"] == "text/event-stream"
+        assert reply.headers["x-request-id"] == "req_1"
+        assert reply.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in reply.headers
+        assert [data for _, data in reply.chunks] == [data for _, data in CHUNKS]
+        assert reply.complete
+
+    serve(scenario)
+
+
+def test_fast_pace_does_not_wait_for_recorded_gaps() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        slow = [(0.0, b"a"), (5_000.0, b"b"), (10_000.0, b"c")]
+        reply = await client.send(server.register(200, "OK", SSE_HEADERS, slow))
+        assert reply.body == b"abc"
+        assert reply.chunks[-1][0] - reply.chunks[0][0] < 5.0
+
+    serve(scenario, FAST)
+
+
+def test_original_pace_honours_recorded_gaps() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        reply = await client.send(server.register(200, "OK", SSE_HEADERS, CHUNKS))
+        assert all(gap >= 0.15 for gap in reply.gaps())  # recorded: 0.2 s each
+
+    serve(scenario, ORIGINAL)
+
+
+def test_factor_pace_scales_gaps_relative_to_original() -> None:
+    chunks = [(0.0, b"a"), (300.0, b"b"), (1200.0, b"c")]
+
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        reply = await client.send(server.register(200, "OK", SSE_HEADERS, chunks))
+        short, long = reply.gaps()
+        assert short >= 0.05 and long > short * 2  # 4x: 0.075 s and 0.225 s, same shape
+        assert long < 0.9  # faster than the recorded 0.9 s gap
+
+    serve(scenario, parse_pace("4x"))
+
+
+def test_first_chunk_waits_for_its_recorded_time() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        started = time.monotonic()
+        reply = await client.send(server.register(200, "OK", SSE_HEADERS, [(300.0, b"a")]))
+        assert reply.chunks[0][0] - started >= 0.25
+
+    serve(scenario, ORIGINAL)
+
+
+def test_unknown_and_used_tokens_get_404() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        token = server.register(200, "OK", SSE_HEADERS, CHUNKS)
+        assert (await client.send(token)).status == 200
+        assert (await client.send(token)).status == 404
+        assert (await client.send("nope")).status == 404
+        assert (await client.send(None)).status == 404
+        assert server.pending == 0
+
+    serve(scenario)
+
+
+def test_keep_alive_serves_several_requests_with_bodies() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        for i in range(3):
+            token = server.register(201, "", (), [(0.0, b"n%d" % i)])
+            reply = await client.send(token, body=b'{"big": "' + b"x" * 100_000 + b'"}')
+            assert (reply.status, reply.body) == (201, b"n%d" % i)
+            assert reply.headers["connection"] == "keep-alive"
+
+    serve(scenario)
+
+
+def test_chunked_request_body_is_consumed() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        head = f"POST / HTTP/1.1\r\n{PLAYBACK_HEADER}: {server.register(200, 'OK', (), CHUNKS)}"
+        client.writer.write(f"{head}\r\ntransfer-encoding: chunked\r\n\r\n".encode())
+        client.writer.write(b"3\r\nabc\r\n0\r\n\r\n")
+        assert (await client.read_reply()).status == 200
+        assert (await client.send(server.register(202, "OK", (), CHUNKS))).status == 202
+
+    serve(scenario)
+
+
+def test_truncated_stream_closes_without_final_chunk() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        token = server.register(200, "OK", SSE_HEADERS, CHUNKS[:2], truncated=True)
+        reply = await client.send(token)
+        assert reply.body == b"data: 1\n\ndata: 2\n\n"
+        assert not reply.complete
+        assert reply.headers["connection"] == "close"
+
+    serve(scenario)
+
+
+def test_empty_recorded_chunks_do_not_end_the_body() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        chunks = [(0.0, b"a"), (1.0, b""), (2.0, b"b")]
+        reply = await client.send(server.register(200, "OK", (), chunks))
+        assert reply.body == b"ab" and reply.complete
+
+    serve(scenario)
+
+
+@pytest.mark.parametrize(("head", "status"), [("HEAD / HTTP/1.1", 200), ("POST / HTTP/1.1", 204)])
+def test_responses_without_body(head: str, status: int) -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        reply = await client.send(server.register(status, "", (), CHUNKS), head=head, body=b"")
+        assert reply.status == status and "transfer-encoding" not in reply.headers
+        assert (await client.send(server.register(200, "OK", (), CHUNKS))).body.endswith(b"[DONE]\n\n")
+
+    serve(scenario)
+
+
+def test_connection_close_is_honoured() -> None:
+    async def scenario(server: PlaybackServer, client: Client) -> None:
+        reply = await client.send(server.register(200, "OK", (), CHUNKS), extra="connection: close\r\n")
+        assert reply.headers["connection"] == "close"
+        assert await client.reader.read() == b""
+
+    serve(scenario)
+
+
+def test_stop_ends_idle_keep_alive_connections() -> None:
+    async def main() -> None:
+        server = PlaybackServer()
+        port = await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await Client(reader, writer).send(server.register(200, "OK", (), CHUNKS))
+        await asyncio.wait_for(server.stop(), 5)
+        assert await reader.read() == b""
+        writer.close()
+
+    asyncio.run(main())
+
+
+def test_playback_thread_serves_a_standard_http_client() -> None:
+    playback = PlaybackThread(ORIGINAL)
+    port = playback.start()
+    try:
+        token = playback.register(200, "OK", SSE_HEADERS, [(0.0, b"data: a\n\n"), (50.0, b"x")])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", "/", body=b"{}", headers={PLAYBACK_HEADER: token})
+        response = connection.getresponse()
+        assert (response.status, response.reason) == (200, "OK")
+        assert response.read() == b"data: a\n\nx"
+        connection.close()
+    finally:
+        playback.stop()
+    assert playback.port == port

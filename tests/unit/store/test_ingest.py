@@ -1,0 +1,118 @@
+"""exchange_to_step: redaction first, then provider, usage, fingerprint and blobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from rewind.canon.fingerprint import fingerprint
+from rewind.canon.providers import Provider
+from rewind.canon.redact import RedactionPolicy
+from rewind.capture.exchange import Chunk, Exchange
+from rewind.store.blobs import pack_path, read_blob, scan_pack
+from rewind.store.home import Home
+from rewind.store.index import Store
+from rewind.store.ingest import exchange_to_step
+from rewind.store.writer import SessionWriter
+
+from .conftest import make_start
+
+SECRET = "sk-test-0123456789abcdef0123456789"
+POLICY = RedactionPolicy.build()
+CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+REPLY = {
+    "id": "chatcmpl-1", "model": "gpt-4o-mini-2024-07-18",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}}],
+    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+}
+
+
+def make_exchange(**changes: Any) -> Exchange:
+    """An OpenAI chat completion as the proxy captures it, API key included."""
+    fields: dict[str, Any] = {
+        "step": 1, "started_at": 1000.0, "method": "POST",
+        "url": "https://api.openai.com/v1/chat/completions",
+        "request_headers": (("authorization", f"Bearer {SECRET}"),
+                            ("content-type", "application/json")),
+        "request_body": json.dumps(CHAT).encode(), "status": 200, "reason": "OK",
+        "response_headers": (("content-type", "application/json"),),
+        "response_body": json.dumps(REPLY).encode(), "ttfb_ms": 40.0, "latency_ms": 55.0,
+    }
+    return Exchange(**{**fields, **changes})
+
+
+@pytest.fixture
+def writer(home: Home) -> SessionWriter:
+    return SessionWriter(home, make_start())
+
+
+def test_llm_call_is_described(writer: SessionWriter) -> None:
+    step = exchange_to_step(make_exchange(), writer, writer.session_id, POLICY)
+    assert (step.session_id, step.step, step.kind, step.provider) == (
+        writer.session_id, 1, "llm", "openai")
+    assert (step.model, step.input_tokens, step.output_tokens) == ("gpt-4o-mini", 11, 3)
+    assert (step.status, step.latency_ms, step.ttft_ms, step.streamed) == (200, 55.0, 40.0, False)
+    assert step.chunks is None and step.fingerprint.startswith("v1:")
+
+
+def test_secrets_are_redacted_before_anything_is_stored(
+    writer: SessionWriter, home: Home
+) -> None:
+    step = exchange_to_step(make_exchange(), writer, writer.session_id, POLICY)
+    writer.add_step(step)
+    writer.close()
+    assert SECRET not in repr(step)
+    journal = b"".join(p.read_bytes() for p in home.session_journal(step.session_id).iterdir())
+    pack = pack_path(home.packs_dir, writer.session_id)
+    blobs = b"".join(read_blob(home.packs_dir, ref) for ref in scan_pack(pack))
+    assert SECRET.encode() not in journal + blobs + pack.read_bytes()
+
+
+def test_fingerprint_is_of_the_redacted_request(writer: SessionWriter) -> None:
+    first = exchange_to_step(make_exchange(), writer, writer.session_id, POLICY)
+    other_key = make_exchange(request_headers=(("authorization", "Bearer sk-other-key-999999"),
+                                               ("content-type", "application/json")))
+    second = exchange_to_step(other_key, writer, writer.session_id, POLICY)
+    assert first.fingerprint == second.fingerprint == fingerprint(
+        "POST", first.url, first.request_headers, json.dumps(CHAT).encode(), Provider.OPENAI)
+
+
+def test_bodies_are_stored_as_blobs(writer: SessionWriter, home: Home) -> None:
+    writer.add_step(exchange_to_step(make_exchange(), writer, writer.session_id, POLICY))
+    writer.finish(0)
+    _, steps, blobs = Store(home).load(writer.session_id)
+    assert json.loads(blobs[steps[0].request_sha]) == CHAT
+    assert json.loads(blobs[steps[0].response_sha or ""]) == REPLY
+
+
+def test_stream_keeps_chunk_times_and_lengths(writer: SessionWriter) -> None:
+    events = [
+        b'data: {"choices":[{"delta":{"content":"hel"}}],"model":"gpt-4o-mini"}\n\n',
+        b'data: {"choices":[{"delta":{"content":"lo"}}]}\n\n',
+        b'data: {"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    chunks = tuple(Chunk(5.0 + 10 * i, data) for i, data in enumerate(events))
+    ex = make_exchange(response_headers=(("content-type", "text/event-stream"),),
+                       response_body=b"".join(events), chunks=chunks, ttfb_ms=4.0)
+    step = exchange_to_step(ex, writer, writer.session_id, POLICY)
+    assert step.streamed and step.ttft_ms == 5.0
+    assert step.chunks == tuple((c.t_ms, len(c.data)) for c in chunks)
+    assert (step.input_tokens, step.output_tokens) == (7, 2)
+
+
+def test_failed_exchange_has_no_response_blob(writer: SessionWriter) -> None:
+    ex = make_exchange(status=None, reason="", response_headers=(), response_body=b"",
+                       error="connection refused", ttfb_ms=None)
+    step = exchange_to_step(ex, writer, writer.session_id, POLICY)
+    assert (step.status, step.response_sha, step.error) == (None, None, "connection refused")
+
+
+def test_tool_http_call_and_secret_query_parameter(writer: SessionWriter) -> None:
+    ex = make_exchange(method="GET", url=f"https://weather.example.com/v1?city=Paris&key={SECRET}",
+                       request_headers=(), request_body=b"", response_body=b'{"temp": 21}')
+    step = exchange_to_step(ex, writer, writer.session_id, POLICY)
+    assert (step.kind, step.provider, step.model) == ("http", None, None)
+    assert SECRET not in step.url and "city=Paris" in step.url
