@@ -116,7 +116,7 @@ def _run(
 def _with_placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     for name in PLACEHOLDER_KEYS:
-        env.setdefault(name, PLACEHOLDER)
+        env[name] = env.get(name) or PLACEHOLDER
     return env
 
 

@@ -300,24 +300,24 @@ stream tool call: get_weather {"city": "Paris"}
 COMPACT_OPENAI = PY_OPENAI.replace("input=11 output=10 total=21", "input=6 output=10 total=16")
 PY_ANTHROPIC = """\
 plain: This is a fake answer to: Say hello to Rewind.
-plain usage: input=5 output=10 cache_read=0 cache_write=7
+plain usage: input=4 output=10 cache_read=0 cache_write=5
 stream: This is a fake answer to: Count from one to five.
-stream usage: input=6 output=11 cache_read=7 cache_write=0
+stream usage: input=5 output=11 cache_read=5 cache_write=0
 tool call: get_weather {"city": "Paris"}
 tool result: {"city": "Paris", "forecast": "sunny", "temp_c": 21}
 final: According to the tool, city: Paris, forecast: sunny, temp_c: 21.
-final usage: input=20 output=10 cache_read=0 cache_write=0
+final usage: input=13 output=10 cache_read=0 cache_write=0
 stream tool call: get_weather {"city": "Paris"}
 """
 PY_GEMINI = """\
 plain: This is a fake answer to: Say hello to Rewind.
-plain usage: input=5 output=10 total=15
+plain usage: input=4 output=10 total=14
 stream: This is a fake answer to: Count from one to five.
-stream usage: input=6 output=11 total=17
+stream usage: input=5 output=11 total=16
 tool call: get_weather {"city": "Paris"}
 tool result: {"city": "Paris", "forecast": "sunny", "temp_c": 21}
 final: According to the tool, city: Paris, forecast: sunny, temp_c: 21.
-final usage: input=13 output=10 total=23
+final usage: input=10 output=10 total=20
 stream tool call: get_weather {"city": "Paris"}
 """
 

@@ -1,0 +1,211 @@
+"""Replaying through the real CLI and proxy: offline, faithful, strict, explained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rewind.testing.fake_provider import FakeProvider
+from tests.e2e.harness import BIN, DEMO_AGENT, PYTHON, ROOT, Rewind
+
+pytestmark = pytest.mark.e2e
+
+
+def _record_demo(rw: Rewind, routes: list[str], name: str = "demo") -> None:
+    assert rw.record("--name", name, *routes, "--", *DEMO_AGENT).returncode == 0
+
+
+def test_replay_is_offline_and_identical(rw: Rewind, fake: FakeProvider, routes: list[str]) -> None:
+    _record_demo(rw, routes)
+    before = fake.request_count
+    result = rw("replay", "demo", OPENAI_API_KEY="")
+    assert fake.request_count == before  # the upstream saw nothing
+    assert result.returncode == 0, result.stderr
+    assert "Replayed 3/3 steps" in result.stderr and "Output identical." in result.stderr
+    assert "Answer: According to the tool" in result.stdout
+
+
+def test_replay_needs_no_network_at_all(rw: Rewind, routes: list[str]) -> None:
+    with FakeProvider() as fake:
+        rw.record("--name", "gone", "--route", f"api.openai.com={fake.url}",
+                  "--route", f"weather.example={fake.url}", "--", *DEMO_AGENT)
+    # the fake is stopped: every host is unreachable, and replay still answers everything
+    result = rw("replay", "gone")
+    assert result.returncode == 0, result.stderr
+
+
+def test_replay_json_summary(rw: Rewind, routes: list[str]) -> None:
+    _record_demo(rw, routes)
+    result = rw("replay", "demo", "--json")
+    summary = json.loads(result.stdout[result.stdout.index("{\n"):])
+    assert summary["replayed"] == 3 and summary["misses"] == [] and summary["exit_code"] == 0
+
+
+def test_miss_is_explained_and_nothing_goes_upstream(rw: Rewind, fake: FakeProvider, routes: list[str]) -> None:
+    _record_demo(rw, routes)
+    before = fake.request_count
+    result = rw("replay", "demo", "--", *DEMO_AGENT, "What's the weather in Rome?")
+    assert result.returncode == 3
+    assert fake.request_count == before
+    assert "no recorded response for POST https://api.openai.com/v1/chat/completions" in result.stderr
+    assert "messages[0] differs (role user): \"What's the weather in Rome?\"" in result.stderr or \
+        "Rome" in result.stderr
+    assert "step 1" in result.stderr
+
+
+def test_on_miss_live_records_a_new_session(rw: Rewind, fake: FakeProvider, routes: list[str]) -> None:
+    _record_demo(rw, routes)
+    before = fake.request_count
+    result = rw("replay", "demo", "--on-miss", "live", "--", *DEMO_AGENT, "What's the weather in Rome?")
+    assert "went live; new session:" in result.stderr, result.stderr
+    assert fake.request_count > before
+    sessions = {s["name"]: s for s in rw.json("list")}
+    live = sessions["demo-live"]
+    assert live["parent_id"] == sessions["demo"]["id"] and live["steps"] == 3
+    again = rw("replay", "demo-live")  # the new session replays on its own
+    assert again.returncode == 0, again.stderr
+
+
+REPEATING_AGENT = textwrap.dedent(
+    """
+    import json, os, sys, urllib.request
+    base = os.environ["OPENAI_BASE_URL"]
+    for i in range(3):
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "same prompt"}]}
+        req = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(),
+            {"Authorization": "Bearer k", "Content-Type": "application/json"})
+        print(json.load(urllib.request.urlopen(req))["id"])
+    """
+)
+
+
+def test_repeated_prompts_get_their_answers_in_order(rw: Rewind, fake: FakeProvider) -> None:
+    rw.record("--name", "rep", "--", PYTHON, "-c", REPEATING_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1")
+    recorded_ids = rw("replay", "rep").stdout.split()
+    assert len(set(recorded_ids)) == 3  # the fake gives each answer its own id
+    assert rw("replay", "rep").returncode == 0
+
+
+def test_reuse_serves_the_last_answer_again(rw: Rewind, fake: FakeProvider) -> None:
+    once = REPEATING_AGENT.replace("range(3)", "range(1)")
+    rw.record("--name", "once", "--", PYTHON, "-c", once, OPENAI_BASE_URL=f"{fake.url}/v1")
+    strict = rw("replay", "once", "--", PYTHON, "-c", REPEATING_AGENT)
+    assert strict.returncode == 3
+    assert "every recorded answer to it was already served" in strict.stderr
+    reused = rw("replay", "once", "--reuse", "--", PYTHON, "-c", REPEATING_AGENT)
+    assert len(set(reused.stdout.split())) == 1 and reused.returncode == 4  # output has 3 lines now
+
+
+FAILING_AGENT = textwrap.dedent(
+    """
+    import json, os, urllib.error, urllib.request
+    base = os.environ["OPENAI_BASE_URL"]
+    for marker in ["[[status:429]]", "[[status:500]]", "[[drop]]", "fine"]:
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": marker}]}
+        req = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(),
+            {"Authorization": "Bearer k", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req) as r:
+                print(marker, r.status)
+        except urllib.error.HTTPError as e:
+            print(marker, e.code, json.load(e).get("error", {}).get("type") if e.code < 502 else "")
+    """
+)
+
+
+def test_recorded_failures_replay_too(rw: Rewind, fake: FakeProvider) -> None:
+    recorded = rw.record("--name", "fail", "--", PYTHON, "-c", FAILING_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1")
+    assert "[[status:429]] 429" in recorded.stdout and "[[drop]] 502" in recorded.stdout
+    result = rw("replay", "fail")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.stdout == recorded.stdout
+
+
+PACED_AGENT = textwrap.dedent(
+    """
+    import json, os, time, urllib.request
+    body = {"model": "gpt-4o", "stream": True,
+            "messages": [{"role": "user", "content": "tell me a longer story [[delay:60]]"}]}
+    req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+        json.dumps(body).encode(), {"Authorization": "Bearer k", "Content-Type": "application/json"})
+    start = time.monotonic(); times = []
+    with urllib.request.urlopen(req) as r:
+        for line in r:
+            if line.strip():
+                times.append(time.monotonic() - start)
+    import sys
+    print(json.dumps({"spread": times[-1] - times[0], "n": len(times)}), file=sys.stderr)
+    print("chunks", len(times))
+    """
+)
+
+
+def _spread(stderr: str) -> tuple[float, int]:
+    line = next(ln for ln in stderr.splitlines() if ln.startswith('{"spread"'))
+    data = json.loads(line)
+    return float(data["spread"]), int(data["n"])
+
+
+def test_pace_original_keeps_gaps_and_fast_drops_them(rw: Rewind, fake: FakeProvider) -> None:
+    recorded = rw.record("--name", "paced", "--", PYTHON, "-c", PACED_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1")
+    live_spread, n = _spread(recorded.stderr)
+    original = rw("replay", "paced", "--pace", "original")
+    fast = rw("replay", "paced")
+    assert original.returncode == fast.returncode == 0, original.stderr
+    original_spread, original_n = _spread(original.stderr)
+    fast_spread, _ = _spread(fast.stderr)
+    assert original_n == n  # chunk by chunk
+    assert original_spread > 0.7 * live_spread
+    assert fast_spread < original_spread / 3
+
+
+def test_unknown_session_and_damaged_blob_are_clear_errors(rw: Rewind, routes: list[str]) -> None:
+    unknown = rw("replay", "nope")
+    assert unknown.returncode == 1 and "nope" in unknown.stderr and "Traceback" not in unknown.stderr
+    _record_demo(rw, routes)
+    [pack] = list((rw.home / "packs").glob("*.pack"))
+    data = bytearray(pack.read_bytes())
+    data[60] ^= 0xFF  # inside the first blob's compressed bytes
+    pack.write_bytes(bytes(data))
+    damaged = rw("replay", "demo")
+    assert damaged.returncode == 1 and "step 1" in damaged.stderr, damaged.stderr
+    assert "Traceback" not in damaged.stderr
+
+
+def test_mitmdump_loads_the_replayer(rw: Rewind, fake: FakeProvider, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    rw.record("--name", "tool", "--route", f"weather.example={fake.url}", "--", "curl", "-s",
+              "http://weather.example/tools/weather?city=Kyiv")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port),
+         "-s", str(ROOT / "addons" / "replay.py"), "--set", f"rewind_home={rw.home}",
+         "--set", "rewind_session=tool", "--set", "connection_strategy=lazy",
+         "--set", f"confdir={tmp_path / 'mitm'}"],
+        env=rw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        out = ""
+        for _ in range(100):
+            got = subprocess.run(["curl", "-s", "-x", f"http://127.0.0.1:{port}",
+                                  "http://weather.example/tools/weather?city=Kyiv"], capture_output=True, text=True)
+            out = got.stdout
+            if out:
+                break
+            time.sleep(0.1)
+        assert '"city": "Kyiv"' in out
+        miss = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
+                               f"http://127.0.0.1:{port}", "http://weather.example/tools/weather?city=Oslo"],
+                              capture_output=True, text=True)
+        assert miss.stdout == "404"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
