@@ -29,7 +29,7 @@ def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[floa
     conn.request("POST", path, body=body, headers=headers)
     response = conn.getresponse()
     first = last = None
-    while chunk := response.read1(65536):
+    while response.read1(65536):
         now = (time.perf_counter() - start) * 1000
         first = first if first is not None else now
         last = now
@@ -53,8 +53,15 @@ def main() -> None:
         if args.sse:
             body["stream"] = True
         results.append(call(conn, path, json.dumps(body).encode()))
-    print(json.dumps({"latency": [r[0] for r in results], "ttft": [r[1] for r in results],
-                      "last": [r[2] for r in results]}))
+    print(
+        json.dumps(
+            {
+                "latency": [r[0] for r in results],
+                "ttft": [r[1] for r in results],
+                "last": [r[2] for r in results],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

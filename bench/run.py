@@ -51,9 +51,19 @@ def mitmdump(*options: str) -> Iterator[str]:
     port = free_port()
     conf = tempfile.mkdtemp(prefix="bench-mitm-")
     proc = subprocess.Popen(
-        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port),
-         "--set", f"confdir={conf}", *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(BIN / "mitmdump"),
+            "-q",
+            "--listen-host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--set",
+            f"confdir={conf}",
+            *options,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_port(port)
     try:
@@ -90,7 +100,9 @@ def bench_latency(fake: FakeProvider, home: str) -> list[dict[str, float]]:
     rows = [latency_row("direct", run_client(url, env))]
     with mitmdump() as proxy:
         rows.append(latency_row("bare mitmdump", run_client(url, {**env, "HTTP_PROXY": proxy}, proxy=True)))
-    out = rewind(home, "record", "--name", "bench-json", "--", *CLIENT, "--url", url, "--n", str(N), "--proxy")
+    out = rewind(
+        home, "record", "--name", "bench-json", "--", *CLIENT, "--url", url, "--n", str(N), "--proxy"
+    )
     rows.append(latency_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
     out = rewind(home, "replay", "bench-json")
     rows.append(latency_row("rewind replay", json.loads(out.stdout.strip().splitlines()[-1])))
@@ -99,8 +111,11 @@ def bench_latency(fake: FakeProvider, home: str) -> list[dict[str, float]]:
 
 def sse_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
     spread = [last - first for first, last in zip(data["ttft"], data["last"], strict=True)]
-    return {"name": name, "ttft_p50_ms": statistics.median(data["ttft"]),
-            "spread_p50_ms": statistics.median(spread)}
+    return {
+        "name": name,
+        "ttft_p50_ms": statistics.median(data["ttft"]),
+        "spread_p50_ms": statistics.median(spread),
+    }
 
 
 def bench_sse(fake: FakeProvider, home: str) -> list[dict[str, float]]:
@@ -112,10 +127,18 @@ def bench_sse(fake: FakeProvider, home: str) -> list[dict[str, float]]:
     try:
         rows = [sse_row("direct", run_client(url, env, *sse))]
         with mitmdump() as proxy:
-            rows.append(sse_row("bare mitmdump (buffers)", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)))
+            rows.append(
+                sse_row(
+                    "bare mitmdump (buffers)", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)
+                )
+            )
         with mitmdump("--set", "stream_large_bodies=1") as proxy:
-            rows.append(sse_row("mitmdump streaming", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)))
-        out = rewind(home, "record", "--name", "bench-sse", "--", *CLIENT, "--url", url, "--n", str(N), *sse, "--proxy")
+            rows.append(
+                sse_row("mitmdump streaming", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True))
+            )
+        out = rewind(
+            home, "record", "--name", "bench-sse", "--", *CLIENT, "--url", url, "--n", str(N), *sse, "--proxy"
+        )
         rows.append(sse_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
         out = rewind(home, "replay", "bench-sse", "--pace", "original")
         rows.append(sse_row("rewind replay --pace original", json.loads(out.stdout.strip().splitlines()[-1])))
@@ -139,8 +162,13 @@ def bench_disk(home: str) -> dict[str, float]:
     recorded = sum(len(blobs[s.request_sha]) + len(blobs.get(s.response_sha or "", b"")) for s in steps)
     pack = Path(home, "packs", f"{info.id}.pack").stat().st_size
     index = Path(home, "index.duckdb").stat().st_size
-    return {"steps": len(steps), "body_bytes": recorded, "pack_bytes": pack,
-            "pack_bytes_per_body_byte": pack / recorded, "index_bytes_all_sessions": index}
+    return {
+        "steps": len(steps),
+        "body_bytes": recorded,
+        "pack_bytes": pack,
+        "pack_bytes_per_body_byte": pack / recorded,
+        "index_bytes_all_sessions": index,
+    }
 
 
 def main() -> None:
@@ -159,7 +187,9 @@ def bench_replay_500(home: str) -> dict[str, float]:
     try:
         with FakeProvider() as fake:
             url = f"{fake.url}/v1/chat/completions"
-            rewind(home, "record", "--name", "bench-500", "--", *CLIENT, "--url", url, "--n", "500", "--proxy")
+            rewind(
+                home, "record", "--name", "bench-500", "--", *CLIENT, "--url", url, "--n", "500", "--proxy"
+            )
         start = time.perf_counter()
         code = rewind(home, "replay", "bench-500").returncode
         return {"replay_500_wall_s": time.perf_counter() - start, "exit_code": code}
@@ -176,11 +206,16 @@ def report(results: dict[str, object]) -> None:
     direct = lat["direct"]["p50_ms"]
     print(f"{'path':<28}{'p50 ms':>10}{'p99 ms':>10}{'p50/mitmdump':>14}{'added vs direct':>17}")
     for name, row in lat.items():
-        print(f"{name:<28}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-              f"{row['p50_ms'] / base:>14.2f}{row['p50_ms'] - direct:>15.2f}ms")
+        print(
+            f"{name:<28}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+            f"{row['p50_ms'] / base:>14.2f}{row['p50_ms'] - direct:>15.2f}ms"
+        )
     print()
     for row in results["sse"]:  # type: ignore[attr-defined]
-        print(f"SSE {row['name']:<32} TTFT p50 {row['ttft_p50_ms']:8.1f} ms   spread p50 {row['spread_p50_ms']:8.1f} ms")
+        print(
+            f"SSE {row['name']:<32} TTFT p50 {row['ttft_p50_ms']:8.1f} ms"
+            f"   spread p50 {row['spread_p50_ms']:8.1f} ms"
+        )
     print()
     print(json.dumps({k: results[k] for k in ("startup", "disk", "replay_500")}, indent=2))
 

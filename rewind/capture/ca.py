@@ -103,9 +103,7 @@ def _make_ca_cert(key: rsa.RSAPrivateKey) -> x509.Certificate:
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(ski, critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
     )
     return builder.sign(key, hashes.SHA256())
 

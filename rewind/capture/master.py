@@ -132,4 +132,3 @@ def free_ports(count: int) -> list[int]:
         for sock in socks:
             sock.bind((LOOPBACK, 0))
         return [int(sock.getsockname()[1]) for sock in socks]
-

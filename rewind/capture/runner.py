@@ -53,8 +53,11 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> Comman
     executable = resolve_command(argv, env, cwd)
     with _signals_for_child() as adopt:
         child = subprocess.Popen(
-            [executable, *argv[1:]], env=dict(env), cwd=cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [executable, *argv[1:]],
+            env=dict(env),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         adopt(child)
         out, err = _tee(child.stdout, sys.stdout), _tee(child.stderr, sys.stderr)

@@ -55,8 +55,9 @@ def report_error(exc: RewindError) -> None:
 
 
 @click.group(cls=RewindGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False),
-              help="Store location (default: $REWIND_HOME, else ~/.rewind).")
+@click.option(
+    "--home", type=click.Path(file_okay=False), help="Store location (default: $REWIND_HOME, else ~/.rewind)."
+)
 @click.version_option(__version__, prog_name="rewind")
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:

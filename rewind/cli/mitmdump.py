@@ -70,8 +70,13 @@ class MitmdumpRecorder:
     def running(self) -> None:
         home = _home()
         req = RecordRequest(
-            command=tuple(sys.argv), cwd=os.getcwd(), environ=dict(os.environ), upstreams={},
-            name=ctx.options.rewind_name or None, routes=self.router.routes, mode="mitmdump",
+            command=tuple(sys.argv),
+            cwd=os.getcwd(),
+            environ=dict(os.environ),
+            upstreams={},
+            name=ctx.options.rewind_name or None,
+            routes=self.router.routes,
+            mode="mitmdump",
         )
         policy = load_policy(home, ctx.options.rewind_redact, os.environ)
         start = session_start(req, policy)
@@ -89,8 +94,11 @@ class MitmdumpRecorder:
         self._sink.close()
         self._writer.finish(0, b"", b"", time.time())
         t = self.tally
-        print(f"Session recorded: {self._writer.session_id} ({t.steps} steps, {t.tokens} tokens)",
-              file=sys.stderr, flush=True)
+        print(
+            f"Session recorded: {self._writer.session_id} ({t.steps} steps, {t.tokens} tokens)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class MitmdumpReplay:
@@ -141,8 +149,11 @@ class MitmdumpReplay:
         if self.inner is None or self.playback is None:
             return
         served, unused = self.inner.engine.matcher.served, self.inner.engine.matcher.unused()
-        print(f"Replayed {served} steps; {len(self.inner.engine.misses)} misses; "
-              f"{len(unused)} unused", file=sys.stderr, flush=True)
+        print(
+            f"Replayed {served} steps; {len(self.inner.engine.misses)} misses; {len(unused)} unused",
+            file=sys.stderr,
+            flush=True,
+        )
         self.playback.stop()
 
 

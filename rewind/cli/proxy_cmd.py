@@ -22,9 +22,19 @@ from rewind.errors import RewindError
 
 STATE_FILE = "proxy.json"
 EXPORTED = (
-    "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy",
-    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
-    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GOOGLE_GEMINI_BASE_URL",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "GOOGLE_GEMINI_BASE_URL",
 )
 
 
@@ -44,9 +54,14 @@ def proxy_command(
     """
     environ = dict(os.environ)
     req = RecordRequest(
-        command=("rewind", "proxy"), cwd=os.getcwd(), environ=environ,
-        upstreams=upstreams_from_env(environ), name=name, routes=parse_routes(routes),
-        redact=redact, mode="proxy",
+        command=("rewind", "proxy"),
+        cwd=os.getcwd(),
+        environ=environ,
+        upstreams=upstreams_from_env(environ),
+        name=name,
+        routes=parse_routes(routes),
+        redact=redact,
+        mode="proxy",
     )
     state = app.home.root / STATE_FILE
     ctx.exit(report(record(app.home, req, body=lambda w, env: _serve(state, w, env))))

@@ -84,20 +84,36 @@ def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
         table.add_column(title)
     for s in sessions:
         table.add_row(
-            s.id, s.name or "", _local(s.started_at), str(s.steps), str(s.total_tokens),
-            _text(s.exit_code), s.status, _short(shlex.join(s.command), 50),
+            s.id,
+            s.name or "",
+            _local(s.started_at),
+            str(s.steps),
+            str(s.total_tokens),
+            _text(s.exit_code),
+            s.status,
+            _short(shlex.join(s.command), 50),
         )
     return table
 
 
 def steps_table(steps: Sequence[StepRecord]) -> Table:
-    table = Table("#", "KIND", "PROVIDER", "MODEL", "METHOD", "URL", "STATUS", "IN", "OUT",
-                  "LATENCY", "TTFT", "STREAM")
+    table = Table(
+        "#", "KIND", "PROVIDER", "MODEL", "METHOD", "URL", "STATUS", "IN", "OUT", "LATENCY", "TTFT", "STREAM"
+    )
     for r in steps:
         table.add_row(
-            str(r.step), r.kind, r.provider or "", r.model or "", r.method, _short(r.url, 60),
-            _status(r), _text(r.input_tokens), _text(r.output_tokens), _ms(r.latency_ms),
-            _ms(r.ttft_ms), "yes" if r.streamed else "",
+            str(r.step),
+            r.kind,
+            r.provider or "",
+            r.model or "",
+            r.method,
+            _short(r.url, 60),
+            _status(r),
+            _text(r.input_tokens),
+            _text(r.output_tokens),
+            _ms(r.latency_ms),
+            _ms(r.ttft_ms),
+            "yes" if r.streamed else "",
         )
     return table
 

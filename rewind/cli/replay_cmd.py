@@ -16,21 +16,44 @@ from rewind.replay.pace import parse_pace
 
 @click.command("replay")
 @click.argument("session")
-@click.option("--pace", default="fast", show_default=True, metavar="fast|original|FACTOR",
-              help="Stream pacing: no delays, the recorded gaps, or e.g. 2x faster.")
-@click.option("--on-miss", default="error", show_default=True, metavar="error|live",
-              help="Unmatched requests: explained error, or go upstream and record anew.")
+@click.option(
+    "--pace",
+    default="fast",
+    show_default=True,
+    metavar="fast|original|FACTOR",
+    help="Stream pacing: no delays, the recorded gaps, or e.g. 2x faster.",
+)
+@click.option(
+    "--on-miss",
+    default="error",
+    show_default=True,
+    metavar="error|live",
+    help="Unmatched requests: explained error, or go upstream and record anew.",
+)
 @click.option("--reuse", is_flag=True, help="Serve the last recorded answer again once used up.")
-@click.option("--route", "routes", multiple=True, metavar="HOST=URL",
-              help="Where live misses for HOST go (default: the recorded routes).")
+@click.option(
+    "--route",
+    "routes",
+    multiple=True,
+    metavar="HOST=URL",
+    help="Where live misses for HOST go (default: the recorded routes).",
+)
 @click.option("--redact", multiple=True, metavar="REGEX", help="Extra body redaction pattern.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 @click.pass_context
 def replay_command(
-    ctx: click.Context, app: App, session: str, pace: str, on_miss: str, reuse: bool,
-    routes: tuple[str, ...], redact: tuple[str, ...], as_json: bool, command: tuple[str, ...],
+    ctx: click.Context,
+    app: App,
+    session: str,
+    pace: str,
+    on_miss: str,
+    reuse: bool,
+    routes: tuple[str, ...],
+    redact: tuple[str, ...],
+    as_json: bool,
+    command: tuple[str, ...],
 ) -> None:
     """Re-run SESSION's command offline, answering every call from the recording.
 
@@ -45,9 +68,14 @@ def replay_command(
     4 output differs; 5 recorded steps were left unused.
     """
     req = ReplayRequest(
-        ref=session, environ=dict(os.environ), command=command, pace=parse_pace(pace),
-        on_miss=parse_on_miss(on_miss), reuse=reuse,
-        routes=parse_routes(routes) if routes else None, redact=redact,
+        ref=session,
+        environ=dict(os.environ),
+        command=command,
+        pace=parse_pace(pace),
+        on_miss=parse_on_miss(on_miss),
+        reuse=reuse,
+        routes=parse_routes(routes) if routes else None,
+        redact=redact,
     )
     result = replay(app.home, req)
     _report(result, as_json)
@@ -56,13 +84,18 @@ def replay_command(
 
 def _report(result: ReplayResult, as_json: bool) -> None:
     if as_json:
-        emit_json({"session": result.session.id, "live_session": result.live_session,
-                   "live_calls": result.live_calls, **result.summary.to_json()})
+        emit_json(
+            {
+                "session": result.session.id,
+                "live_session": result.live_session,
+                "live_calls": result.live_calls,
+                **result.summary.to_json(),
+            }
+        )
     for line in result.summary.lines():
         click.echo(line, err=True)
     if result.live_session:
-        click.echo(f"{result.live_calls} request(s) went live; new session: {result.live_session}",
-                   err=True)
+        click.echo(f"{result.live_calls} request(s) went live; new session: {result.live_session}", err=True)
 
 
 COMMANDS = [replay_command]

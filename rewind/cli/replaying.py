@@ -92,17 +92,27 @@ def _command(info: SessionInfo, req: ReplayRequest) -> tuple[tuple[str, ...], st
 
 
 def _run(
-    home: Home, req: ReplayRequest, info: SessionInfo, addon: ReplayAddon,
-    command: tuple[str, ...], cwd: str,
+    home: Home,
+    req: ReplayRequest,
+    info: SessionInfo,
+    addon: ReplayAddon,
+    command: tuple[str, ...],
+    cwd: str,
 ) -> tuple[CommandResult, str | None]:
     environ = _with_placeholder_keys(req.environ)
     upstreams = info.upstreams or upstreams_from_env(environ)
     routes = dict(info.routes if req.routes is None else req.routes)
     if req.on_miss is OnMiss.LIVE:
         live = RecordRequest(
-            command=command, cwd=cwd, environ=environ, upstreams=upstreams,
-            name=f"{info.name or info.id}-live", routes=routes, redact=req.redact,
-            mode="replay-live", parent_id=info.id,
+            command=command,
+            cwd=cwd,
+            environ=environ,
+            upstreams=upstreams,
+            name=f"{info.name or info.id}-live",
+            routes=routes,
+            redact=req.redact,
+            mode="replay-live",
+            parent_id=info.id,
         )
         outcome = record(home, live, extra_addons=[addon])
         return outcome.result, outcome.session_id
@@ -128,5 +138,3 @@ def _redacted(data: bytes, policy: RedactionPolicy) -> bytes:
 def _to_stderr(message: str) -> None:
     """At the moment of a miss, its first line; the full explanation ends the run."""
     print(f"rewind: {message.splitlines()[0]}", file=sys.stderr, flush=True)
-
-

@@ -90,9 +90,7 @@ class ReplayEngine:
         """The canonical form of a request, redacted exactly as recording would."""
         clean = redact_exchange(_as_exchange(incoming), self.policy)
         provider = detect_provider(clean.host, clean.path, incoming.listener)
-        return canonical_request(
-            clean.method, clean.url, clean.request_headers, clean.request_body, provider
-        )
+        return canonical_request(clean.method, clean.url, clean.request_headers, clean.request_body, provider)
 
     def _current(self, step: StepRecord) -> StepRecord:
         if _version(step.fingerprint) == FINGERPRINT_VERSION:
@@ -129,9 +127,7 @@ class ReplayEngine:
             return self._canonicals
 
 
-def split_chunks(
-    body: bytes, layout: Sequence[tuple[float, int]]
-) -> tuple[tuple[float, bytes], ...]:
+def split_chunks(body: bytes, layout: Sequence[tuple[float, int]]) -> tuple[tuple[float, bytes], ...]:
     """The recorded chunks again, from the joined body and their (time, length) layout."""
     chunks, offset = [], 0
     for t_ms, length in layout:
@@ -144,8 +140,12 @@ def split_chunks(
 
 def _as_exchange(incoming: Incoming) -> Exchange:
     return Exchange(
-        step=0, started_at=0.0, method=incoming.method, url=incoming.url,
-        request_headers=incoming.headers, request_body=incoming.body,
+        step=0,
+        started_at=0.0,
+        method=incoming.method,
+        url=incoming.url,
+        request_headers=incoming.headers,
+        request_body=incoming.body,
         listener=incoming.listener,
     )
 

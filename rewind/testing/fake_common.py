@@ -33,9 +33,7 @@ _ALPHABET = string.ascii_letters + string.digits
 _MARKER = re.compile(r"\[\[(status|delay):(\d+)\]\]|\[\[drop\]\]")
 _CITY_KEYS = frozenset({"city", "location", "place"})
 # Keys whose values are structure, not text: not counted as tokens.
-_STRUCTURAL = frozenset(
-    {"type", "role", "id", "tool_call_id", "tool_use_id", "cache_control", "signature"}
-)
+_STRUCTURAL = frozenset({"type", "role", "id", "tool_call_id", "tool_use_id", "cache_control", "signature"})
 
 
 @dataclass(frozen=True)

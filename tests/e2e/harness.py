@@ -30,14 +30,23 @@ class Rewind:
 
     def __call__(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [REWIND, *args], env={**self.env, **env}, capture_output=True, text=True,
-            timeout=timeout, cwd=ROOT,
+            [REWIND, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
         )
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [REWIND, *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=ROOT, **kwargs,
+            [REWIND, *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            **kwargs,
         )
 
     def json(self, *args: str) -> Any:

@@ -20,8 +20,20 @@ from tests.e2e.harness import DEMO_AGENT, PYTHON, SECRET, Rewind, all_stored_byt
 
 pytestmark = pytest.mark.e2e
 
-STEP_FIELDS = {"step", "kind", "provider", "model", "method", "url", "status", "input_tokens",
-               "output_tokens", "latency_ms", "ttft_ms", "streamed"}
+STEP_FIELDS = {
+    "step",
+    "kind",
+    "provider",
+    "model",
+    "method",
+    "url",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "ttft_ms",
+    "streamed",
+}
 
 
 def test_demo_agent_is_recorded_step_by_step(rw: Rewind, routes: list[str]) -> None:
@@ -71,8 +83,15 @@ AGENT_WITH_SECRETS = textwrap.dedent(
 
 
 def test_no_secret_byte_reaches_disk(rw: Rewind, fake: FakeProvider) -> None:
-    result = rw.record("--redact", r"[a-z]+@example\.com", "--", PYTHON, "-c", AGENT_WITH_SECRETS,
-                       OPENAI_BASE_URL=f"{fake.url}/v1")
+    result = rw.record(
+        "--redact",
+        r"[a-z]+@example\.com",
+        "--",
+        PYTHON,
+        "-c",
+        AGENT_WITH_SECRETS,
+        OPENAI_BASE_URL=f"{fake.url}/v1",
+    )
     assert result.returncode == 0, result.stderr
     assert fake.requests[0].headers["authorization"] == f"Bearer {SECRET}"  # passed upstream intact
     stored = all_stored_bytes(rw.home)
@@ -111,16 +130,32 @@ def test_stream_reaches_client_chunk_by_chunk_and_times_are_kept(rw: Rewind, fak
 
 
 def test_unreachable_upstream_gives_502_and_a_failed_step(rw: Rewind) -> None:
-    result = rw.record("--route", "api.openai.com=http://127.0.0.1:9", "--", "curl", "-s", "-o",
-                       "/dev/null", "-w", "%{http_code}", "https://api.openai.com/v1/models")
+    result = rw.record(
+        "--route",
+        "api.openai.com=http://127.0.0.1:9",
+        "--",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "https://api.openai.com/v1/models",
+    )
     assert result.stdout == "502"
     [step] = rw.json("inspect", result.stderr.split("Session recorded: ")[1][:12])["steps"]
     assert step["status"] is None and "connect" in (step["error"] or "").lower()
 
 
 def test_unresolvable_host_works_when_routed(rw: Rewind, fake: FakeProvider) -> None:
-    result = rw.record("--route", f"no-such-host.invalid={fake.url}", "--", "curl", "-sf",
-                       "https://no-such-host.invalid/tools/weather?city=Oslo")
+    result = rw.record(
+        "--route",
+        f"no-such-host.invalid={fake.url}",
+        "--",
+        "curl",
+        "-sf",
+        "https://no-such-host.invalid/tools/weather?city=Oslo",
+    )
     assert result.returncode == 0 and '"city": "Oslo"' in result.stdout, result.stderr
 
 
@@ -137,8 +172,16 @@ def test_command_not_found_makes_no_session(rw: Rewind) -> None:
 def test_client_rejecting_our_ca_gets_a_hint(rw: Rewind, fake: FakeProvider) -> None:
     import certifi
 
-    result = rw.record("--route", f"api.openai.com={fake.url}", "--", "curl", "-s", "--cacert",
-                       certifi.where(), "https://api.openai.com/v1/models")
+    result = rw.record(
+        "--route",
+        f"api.openai.com={fake.url}",
+        "--",
+        "curl",
+        "-s",
+        "--cacert",
+        certifi.where(),
+        "https://api.openai.com/v1/models",
+    )
     assert result.returncode != 0
     assert "refused Rewind's certificate for api.openai.com" in result.stderr
     assert "bundle.pem" in result.stderr
@@ -181,8 +224,19 @@ def test_list_works_during_a_recording_and_two_record_at_once(rw: Rewind, fake: 
 
 
 def test_kill_9_keeps_every_completed_step(rw: Rewind, fake: FakeProvider) -> None:
-    proc = rw.popen("record", "--name", "killed", "--route", f"weather.example={fake.url}", "--",
-                    PYTHON, "-c", SLOW_AGENT, "60", start_new_session=True)
+    proc = rw.popen(
+        "record",
+        "--name",
+        "killed",
+        "--route",
+        f"weather.example={fake.url}",
+        "--",
+        PYTHON,
+        "-c",
+        SLOW_AGENT,
+        "60",
+        start_new_session=True,
+    )
     _wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
@@ -193,16 +247,30 @@ def test_kill_9_keeps_every_completed_step(rw: Rewind, fake: FakeProvider) -> No
 
 
 def test_ctrl_c_reaches_the_agent_and_the_session_is_saved(rw: Rewind, fake: FakeProvider) -> None:
-    agent = SLOW_AGENT.replace("time.sleep(float(sys.argv[1]))", textwrap.dedent(
-        """
+    agent = SLOW_AGENT.replace(
+        "time.sleep(float(sys.argv[1]))",
+        textwrap.dedent(
+            """
         try:
             time.sleep(60)
         except KeyboardInterrupt:
             print("agent saw ctrl-c", flush=True)
             sys.exit(130)
-        """))
-    proc = rw.popen("record", "--name", "ctrlc", "--route", f"weather.example={fake.url}", "--",
-                    PYTHON, "-c", agent, start_new_session=True)
+        """
+        ),
+    )
+    proc = rw.popen(
+        "record",
+        "--name",
+        "ctrlc",
+        "--route",
+        f"weather.example={fake.url}",
+        "--",
+        PYTHON,
+        "-c",
+        agent,
+        start_new_session=True,
+    )
     _wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     out, err = proc.communicate(timeout=30)
@@ -233,8 +301,12 @@ def test_proxy_and_env_for_manual_use(rw: Rewind, fake: FakeProvider) -> None:
     _wait_for(lambda: rw("env").returncode == 0)
     exports = dict(line.removeprefix("export ").split("=", 1) for line in rw("env").stdout.splitlines())
     proxy = exports["HTTP_PROXY"].strip("'")
-    got = subprocess.run(["curl", "-s", "-x", proxy, "http://weather.example/tools/weather?city=Rome"],
-                         capture_output=True, text=True, timeout=30)
+    got = subprocess.run(
+        ["curl", "-s", "-x", proxy, "http://weather.example/tools/weather?city=Rome"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert '"city": "Rome"' in got.stdout
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
@@ -247,11 +319,28 @@ def test_mitmdump_loads_the_recorder(rw: Rewind, fake: FakeProvider, tmp_path: P
 
     port = _free_port()
     proc = subprocess.Popen(
-        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port),
-         "-s", str(ROOT / "addons" / "record.py"), "--set", f"rewind_home={rw.home}",
-         "--set", "rewind_name=dump", "--set", f"rewind_route=weather.example={fake.url}",
-         "--set", f"confdir={tmp_path / 'mitm'}"],
-        env=rw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(BIN / "mitmdump"),
+            "-q",
+            "--listen-host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-s",
+            str(ROOT / "addons" / "record.py"),
+            "--set",
+            f"rewind_home={rw.home}",
+            "--set",
+            "rewind_name=dump",
+            "--set",
+            f"rewind_route=weather.example={fake.url}",
+            "--set",
+            f"confdir={tmp_path / 'mitm'}",
+        ],
+        env=rw.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for(lambda: _curl_ok(port))
@@ -264,8 +353,11 @@ def test_mitmdump_loads_the_recorder(rw: Rewind, fake: FakeProvider, tmp_path: P
 
 
 def _curl_ok(port: int) -> bool:
-    got = subprocess.run(["curl", "-s", "-x", f"http://127.0.0.1:{port}",
-                          "http://weather.example/tools/weather?city=Lima"], capture_output=True, text=True)
+    got = subprocess.run(
+        ["curl", "-s", "-x", f"http://127.0.0.1:{port}", "http://weather.example/tools/weather?city=Lima"],
+        capture_output=True,
+        text=True,
+    )
     return '"city": "Lima"' in got.stdout
 
 

@@ -31,8 +31,16 @@ def test_replay_is_offline_and_identical(rw: Rewind, fake: FakeProvider, routes:
 
 def test_replay_needs_no_network_at_all(rw: Rewind, routes: list[str]) -> None:
     with FakeProvider() as fake:
-        rw.record("--name", "gone", "--route", f"api.openai.com={fake.url}",
-                  "--route", f"weather.example={fake.url}", "--", *DEMO_AGENT)
+        rw.record(
+            "--name",
+            "gone",
+            "--route",
+            f"api.openai.com={fake.url}",
+            "--route",
+            f"weather.example={fake.url}",
+            "--",
+            *DEMO_AGENT,
+        )
     # the fake is stopped: every host is unreachable, and replay still answers everything
     result = rw("replay", "gone")
     assert result.returncode == 0, result.stderr
@@ -41,19 +49,23 @@ def test_replay_needs_no_network_at_all(rw: Rewind, routes: list[str]) -> None:
 def test_replay_json_summary(rw: Rewind, routes: list[str]) -> None:
     _record_demo(rw, routes)
     result = rw("replay", "demo", "--json")
-    summary = json.loads(result.stdout[result.stdout.index("{\n"):])
+    summary = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert summary["replayed"] == 3 and summary["misses"] == [] and summary["exit_code"] == 0
 
 
-def test_miss_is_explained_and_nothing_goes_upstream(rw: Rewind, fake: FakeProvider, routes: list[str]) -> None:
+def test_miss_is_explained_and_nothing_goes_upstream(
+    rw: Rewind, fake: FakeProvider, routes: list[str]
+) -> None:
     _record_demo(rw, routes)
     before = fake.request_count
     result = rw("replay", "demo", "--", *DEMO_AGENT, "What's the weather in Rome?")
     assert result.returncode == 3
     assert fake.request_count == before
     assert "no recorded response for POST https://api.openai.com/v1/chat/completions" in result.stderr
-    assert "messages[0] differs (role user): \"What's the weather in Rome?\"" in result.stderr or \
-        "Rome" in result.stderr
+    assert (
+        'messages[0] differs (role user): "What\'s the weather in Rome?"' in result.stderr
+        or "Rome" in result.stderr
+    )
     assert "step 1" in result.stderr
 
 
@@ -118,7 +130,9 @@ FAILING_AGENT = textwrap.dedent(
 
 
 def test_recorded_failures_replay_too(rw: Rewind, fake: FakeProvider) -> None:
-    recorded = rw.record("--name", "fail", "--", PYTHON, "-c", FAILING_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1")
+    recorded = rw.record(
+        "--name", "fail", "--", PYTHON, "-c", FAILING_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1"
+    )
     assert "[[status:429]] 429" in recorded.stdout and "[[drop]] 502" in recorded.stdout
     result = rw("replay", "fail")
     assert result.returncode == 0, result.stderr + result.stdout
@@ -180,31 +194,77 @@ def test_mitmdump_loads_the_replayer(rw: Rewind, fake: FakeProvider, tmp_path: P
     import socket
     import time
 
-    rw.record("--name", "tool", "--route", f"weather.example={fake.url}", "--", "curl", "-s",
-              "http://weather.example/tools/weather?city=Kyiv")
+    rw.record(
+        "--name",
+        "tool",
+        "--route",
+        f"weather.example={fake.url}",
+        "--",
+        "curl",
+        "-s",
+        "http://weather.example/tools/weather?city=Kyiv",
+    )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port),
-         "-s", str(ROOT / "addons" / "replay.py"), "--set", f"rewind_home={rw.home}",
-         "--set", "rewind_session=tool", "--set", "connection_strategy=lazy",
-         "--set", f"confdir={tmp_path / 'mitm'}"],
-        env=rw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            str(BIN / "mitmdump"),
+            "-q",
+            "--listen-host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-s",
+            str(ROOT / "addons" / "replay.py"),
+            "--set",
+            f"rewind_home={rw.home}",
+            "--set",
+            "rewind_session=tool",
+            "--set",
+            "connection_strategy=lazy",
+            "--set",
+            f"confdir={tmp_path / 'mitm'}",
+        ],
+        env=rw.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         out = ""
         for _ in range(100):
-            got = subprocess.run(["curl", "-s", "-x", f"http://127.0.0.1:{port}",
-                                  "http://weather.example/tools/weather?city=Kyiv"], capture_output=True, text=True)
+            got = subprocess.run(
+                [
+                    "curl",
+                    "-s",
+                    "-x",
+                    f"http://127.0.0.1:{port}",
+                    "http://weather.example/tools/weather?city=Kyiv",
+                ],
+                capture_output=True,
+                text=True,
+            )
             out = got.stdout
             if out:
                 break
             time.sleep(0.1)
         assert '"city": "Kyiv"' in out
-        miss = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-x",
-                               f"http://127.0.0.1:{port}", "http://weather.example/tools/weather?city=Oslo"],
-                              capture_output=True, text=True)
+        miss = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-x",
+                f"http://127.0.0.1:{port}",
+                "http://weather.example/tools/weather?city=Oslo",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert miss.stdout == "404"
     finally:
         proc.terminate()
