@@ -33,6 +33,7 @@ def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[floa
         now = (time.perf_counter() - start) * 1000
         first = first if first is not None else now
         last = now
+    response.read()  # completes the response so the connection is reused
     total = (time.perf_counter() - start) * 1000
     return total, first or total, last or total
 
