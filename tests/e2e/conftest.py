@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ def rw(tmp_path: Path) -> Rewind:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        yield provider
+def fake(fake_provider: FakeProvider) -> FakeProvider:
+    """The fake provider of tests/conftest.py, under a short name."""
+    return fake_provider
 
 
 @pytest.fixture
