@@ -22,6 +22,7 @@ STREAMED_TYPES = ("text/event-stream", "application/x-ndjson", "application/json
 META_STEP = "rewind_step"
 META_URL = "rewind_url"
 META_TAP = "rewind_tap"
+META_HEADERS = "rewind_request_headers"
 
 
 class StreamTap:
@@ -57,6 +58,7 @@ class Recorder:
 
     def request(self, flow: http.HTTPFlow) -> None:
         flow.metadata[META_URL] = flow.request.url
+        flow.metadata[META_HEADERS] = _headers(flow.request.headers)  # as the agent sent them
         flow.request.headers["accept-encoding"] = "identity"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -109,7 +111,7 @@ def to_exchange(flow: http.HTTPFlow, listener: str | None) -> Exchange:
         started_at=request.timestamp_start,
         method=request.method,
         url=str(flow.metadata.get(META_URL, request.url)),
-        request_headers=_headers(request.headers),
+        request_headers=flow.metadata.get(META_HEADERS) or _headers(request.headers),
         request_body=request.get_content(strict=False) or b"",
         listener=listener,
         http_version=request.http_version,

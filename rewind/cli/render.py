@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.syntax import Syntax
 from rich.table import Table
 
 from rewind.store.models import SessionInfo, StepRecord
@@ -136,3 +138,41 @@ def _ms(value: float | None) -> str:
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+BODY_LINES = 80
+
+
+def step_detail(r: StepRecord, request_body: Any, response_body: Any) -> RenderableType:
+    """One step in full: summary, then request and response headers and bodies."""
+    timing = f"latency {_ms(r.latency_ms)}  ttft {_ms(r.ttft_ms)}"
+    tokens = f"tokens in {_text(r.input_tokens)} out {_text(r.output_tokens)}"
+    chunks = f"  {len(r.chunks)} chunks" if r.chunks is not None else ""
+    title = f"step {r.step}  {r.kind} {r.provider or ''} {r.model or ''}  {_status(r)}"
+    summary = f"{r.method} {r.url}\n{timing}  {tokens}{chunks}\nfingerprint {r.fingerprint}"
+    return Group(
+        Panel(summary, title=title, title_align="left"),
+        _section("request", r.request_headers, request_body),
+        _section("response", r.response_headers, response_body),
+    )
+
+
+def _section(label: str, headers: Sequence[tuple[str, str]], body: Any) -> RenderableType:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for name, value in headers:
+        table.add_row(f"[dim]{name}[/]", value)
+    return Panel(Group(table, _body_view(body)), title=label, title_align="left")
+
+
+def _body_view(body: Any) -> RenderableType:
+    if isinstance(body, (dict, list)):
+        text = json.dumps(body, indent=2, ensure_ascii=False)
+        return Syntax(_clip(text), "json", word_wrap=True)
+    return _clip(str(body)) if body != "" else "[dim](empty body)[/]"
+
+
+def _clip(text: str) -> str:
+    lines = text.splitlines()
+    if len(lines) <= BODY_LINES:
+        return text
+    return "\n".join(lines[:BODY_LINES]) + f"\n… {len(lines) - BODY_LINES} more lines (use --json)"

@@ -15,6 +15,7 @@ from rewind.cli.render import (
     iso,
     session_json,
     sessions_table,
+    step_detail,
     step_json,
     steps_table,
 )
@@ -81,7 +82,7 @@ def _inspect_step(app: App, step: StepRecord, as_json: bool) -> None:
     if as_json:
         emit_json(doc)
         return
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    console().print(step_detail(step, doc["request"]["body"], doc["response"]["body"]))
 
 
 def _body(data: bytes) -> Any:

@@ -36,7 +36,8 @@ def test_records_a_json_exchange_with_the_logical_url() -> None:
     assert ex.url == "https://api.openai.com/v1/chat/completions?key=abc"
     assert ex.request_body == b'{"model":"gpt-4o"}' and ex.response_body == b'{"ok":true}'
     assert ex.chunks is None and ex.latency_ms is not None
-    assert flow.request.headers["accept-encoding"] == "identity"
+    assert flow.request.headers["accept-encoding"] == "identity"  # sent upstream...
+    assert ("accept-encoding", "identity") not in ex.request_headers  # ...but not recorded
 
 
 def test_steps_are_numbered_in_arrival_order() -> None:
