@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rewind.capture.master import free_ports
 from rewind.store.home import Home
 from rewind.store.index import Store
 from rewind.testing.fake_provider import FakeProvider
@@ -40,15 +41,9 @@ def run_client(url: str, env: dict[str, str], *extra: str, proxy: bool = False) 
     return json.loads(out.strip().splitlines()[-1])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def mitmdump(*options: str) -> Iterator[str]:
-    port = free_port()
+    port = free_ports(1)[0]
     conf = tempfile.mkdtemp(prefix="bench-mitm-")
     proc = subprocess.Popen(
         [

@@ -6,11 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zstandard
+
+from rewind.capture.master import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -83,3 +86,29 @@ def unpack(data: bytes) -> list[bytes]:
         out.append(dctx.decompress(data[offset + 44 : offset + 44 + length]))
         offset += 44 + length
     return out
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` until it is true, or fail."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def mitmdump(rw: Rewind, script: str, confdir: Path, *sets: str) -> tuple[subprocess.Popen[str], int]:
+    """Plain mitmdump on a free loopback port with one of our addon scripts loaded."""
+    port = free_ports(1)[0]
+    options = [f"rewind_home={rw.home}", f"confdir={confdir}", *sets]
+    args = [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port)]
+    args += ["-s", str(ROOT / "addons" / script)] + [a for o in options for a in ("--set", o)]
+    proc = subprocess.Popen(args, env=rw.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+def curl_via(port: int, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """curl through a proxy on loopback ``port``."""
+    args = ["curl", "-s", "-x", f"http://127.0.0.1:{port}", *extra, url]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,16 @@ import pytest
 from rewind.store.home import Home
 from rewind.store.index import Store
 from rewind.testing.fake_provider import FakeProvider
-from tests.e2e.harness import DEMO_AGENT, PYTHON, SECRET, Rewind, all_stored_bytes
+from tests.e2e.harness import (
+    DEMO_AGENT,
+    PYTHON,
+    SECRET,
+    Rewind,
+    all_stored_bytes,
+    curl_via,
+    mitmdump,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -198,15 +206,6 @@ SLOW_AGENT = textwrap.dedent(
 )
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def test_list_works_during_a_recording_and_two_record_at_once(rw: Rewind, fake: FakeProvider) -> None:
     route = f"weather.example={fake.url}"
     first = rw.popen("record", "--name", "a", "--route", route, "--", PYTHON, "-c", SLOW_AGENT, "3")
@@ -216,7 +215,7 @@ def test_list_works_during_a_recording_and_two_record_at_once(rw: Rewind, fake: 
         listed = {s["name"]: s for s in rw.json("list")}
         return all(n in listed and listed[n]["steps"] == 3 for n in "ab")
 
-    _wait_for(both_live)
+    wait_for(both_live)
     assert any(s["status"] == "recording" for s in rw.json("list"))
     assert first.wait(60) == 0 and second.wait(60) == 0
     listed = {s["name"]: s for s in rw.json("list")}
@@ -237,7 +236,7 @@ def test_kill_9_keeps_every_completed_step(rw: Rewind, fake: FakeProvider) -> No
         "60",
         start_new_session=True,
     )
-    _wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
+    wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
     session = rw.json("inspect", "killed")
@@ -271,7 +270,7 @@ def test_ctrl_c_reaches_the_agent_and_the_session_is_saved(rw: Rewind, fake: Fak
         agent,
         start_new_session=True,
     )
-    _wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
+    wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "agent saw ctrl-c" in out
@@ -298,7 +297,7 @@ def test_corrupt_index_is_a_clear_error(rw: Rewind) -> None:
 
 def test_proxy_and_env_for_manual_use(rw: Rewind, fake: FakeProvider) -> None:
     proc = rw.popen("proxy", "--name", "manual", "--route", f"weather.example={fake.url}")
-    _wait_for(lambda: rw("env").returncode == 0)
+    wait_for(lambda: rw("env").returncode == 0)
     exports = dict(line.removeprefix("export ").split("=", 1) for line in rw("env").stdout.splitlines())
     proxy = exports["HTTP_PROXY"].strip("'")
     got = subprocess.run(
@@ -315,58 +314,17 @@ def test_proxy_and_env_for_manual_use(rw: Rewind, fake: FakeProvider) -> None:
 
 
 def test_mitmdump_loads_the_recorder(rw: Rewind, fake: FakeProvider, tmp_path: Path) -> None:
-    from tests.e2e.harness import BIN, ROOT
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "mitmdump"),
-            "-q",
-            "--listen-host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-s",
-            str(ROOT / "addons" / "record.py"),
-            "--set",
-            f"rewind_home={rw.home}",
-            "--set",
-            "rewind_name=dump",
-            "--set",
-            f"rewind_route=weather.example={fake.url}",
-            "--set",
-            f"confdir={tmp_path / 'mitm'}",
-        ],
-        env=rw.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    route = f"rewind_route=weather.example={fake.url}"
+    proc, port = mitmdump(rw, "record.py", tmp_path / "mitm", "rewind_name=dump", route)
+    url = "http://weather.example/tools/weather?city=Lima"
     try:
-        _wait_for(lambda: _curl_ok(port))
+        wait_for(lambda: '"city": "Lima"' in curl_via(port, url).stdout)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "Session recorded:" in err, err
     steps = rw.json("inspect", "dump")["steps"]
-    assert steps and steps[0]["url"].startswith("http://weather.example/tools/weather")
-
-
-def _curl_ok(port: int) -> bool:
-    got = subprocess.run(
-        ["curl", "-s", "-x", f"http://127.0.0.1:{port}", "http://weather.example/tools/weather?city=Lima"],
-        capture_output=True,
-        text=True,
-    )
-    return '"city": "Lima"' in got.stdout
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    assert steps and steps[0]["url"] == url
 
 
 def test_python_is_the_one_running_tests() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from rewind.testing.fake_provider import FakeProvider
-from tests.e2e.harness import BIN, DEMO_AGENT, PYTHON, ROOT, Rewind
+from tests.e2e.harness import DEMO_AGENT, PYTHON, Rewind, curl_via, mitmdump, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -191,80 +190,13 @@ def test_unknown_session_and_damaged_blob_are_clear_errors(rw: Rewind, routes: l
 
 
 def test_mitmdump_loads_the_replayer(rw: Rewind, fake: FakeProvider, tmp_path: Path) -> None:
-    import socket
-    import time
-
-    rw.record(
-        "--name",
-        "tool",
-        "--route",
-        f"weather.example={fake.url}",
-        "--",
-        "curl",
-        "-s",
-        "http://weather.example/tools/weather?city=Kyiv",
-    )
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            str(BIN / "mitmdump"),
-            "-q",
-            "--listen-host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-s",
-            str(ROOT / "addons" / "replay.py"),
-            "--set",
-            f"rewind_home={rw.home}",
-            "--set",
-            "rewind_session=tool",
-            "--set",
-            "connection_strategy=lazy",
-            "--set",
-            f"confdir={tmp_path / 'mitm'}",
-        ],
-        env=rw.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    url = "http://weather.example/tools/weather?city=Kyiv"
+    rw.record("--name", "tool", "--route", f"weather.example={fake.url}", "--", "curl", "-s", url)
+    lazy = "connection_strategy=lazy"
+    proc, port = mitmdump(rw, "replay.py", tmp_path / "mitm", "rewind_session=tool", lazy)
     try:
-        out = ""
-        for _ in range(100):
-            got = subprocess.run(
-                [
-                    "curl",
-                    "-s",
-                    "-x",
-                    f"http://127.0.0.1:{port}",
-                    "http://weather.example/tools/weather?city=Kyiv",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            out = got.stdout
-            if out:
-                break
-            time.sleep(0.1)
-        assert '"city": "Kyiv"' in out
-        miss = subprocess.run(
-            [
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-x",
-                f"http://127.0.0.1:{port}",
-                "http://weather.example/tools/weather?city=Oslo",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        wait_for(lambda: '"city": "Kyiv"' in curl_via(port, url).stdout)
+        miss = curl_via(port, url.replace("Kyiv", "Oslo"), "-o", "/dev/null", "-w", "%{http_code}")
         assert miss.stdout == "404"
     finally:
         proc.terminate()
