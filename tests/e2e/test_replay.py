@@ -201,3 +201,30 @@ def test_mitmdump_loads_the_replayer(rw: Rewind, fake: FakeProvider, tmp_path: P
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+CONCURRENT_AGENT = textwrap.dedent(
+    """
+    import json, os, urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    base = os.environ["OPENAI_BASE_URL"]
+    def ask(city):
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "weather in " + city}]}
+        req = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(),
+            {"Authorization": "Bearer k", "Content-Type": "application/json"})
+        return city, json.load(urllib.request.urlopen(req))["choices"][0]["message"]["content"]
+    with ThreadPoolExecutor(8) as pool:
+        for city, answer in sorted(pool.map(ask, ["Oslo", "Rome", "Lima", "Kyiv", "Pune", "Bern"])):
+            print(city, answer)
+    """
+)
+
+
+def test_concurrent_requests_each_get_their_own_answer(rw: Rewind, fake: FakeProvider) -> None:
+    recorded = rw.record(
+        "--name", "par", "--", PYTHON, "-c", CONCURRENT_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1"
+    )
+    assert recorded.stdout.count("\n") == 6
+    result = rw("replay", "par")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == recorded.stdout
