@@ -6,6 +6,11 @@ it. Each open first applies pending migrations, then *folds* every journal:
 upserts its session row, bulk-loads its steps and blob references with ``read_json``,
 and deletes the journal once the session is over (finished, or its recorder is dead).
 Folding is idempotent, so a live journal is simply folded again by the next reader.
+
+A journal is deleted only after its rows are committed to ``index.duckdb`` by the
+process holding the lock. A home that does not exist yet is read from an empty
+in-memory index, and nothing is folded into that: journals that appear meanwhile (a
+recorder creating the home) would be deleted with their rows in no file at all.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from rewind.store.migrations import migrate
 from rewind.store.models import SessionInfo, SessionStart, StepRecord
 
 LOCK_TIMEOUT = 30.0
+# A folded journal is renamed to journal/.<sid>.folded before it is deleted.
+TRASH_PREFIX = "."
 Conn = duckdb.DuckDBPyConnection
 # What DuckDB raises for a wrong query (our bug), as opposed to a damaged file.
 QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError)
@@ -110,19 +117,24 @@ class Store:
     @contextlib.contextmanager
     def _open(self) -> Iterator[Conn]:
         with open_index(self.home, self.lock_timeout) as conn:
-            fold_all(conn, self.home)
             yield conn
 
 
 @contextlib.contextmanager
 def open_index(home: Home, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[Conn]:
-    """The migrated index, open while the lock is held; in memory if there is no home."""
+    """The migrated index, open while the lock is held, with every journal folded first.
+
+    If there is no home, an empty in-memory index and no fold: the home may appear
+    right after we looked, with finished journals in it, and folding those into a
+    throwaway database would delete them while their sessions are nowhere on disk.
+    """
     if not home.root.is_dir():
         with _attached(":memory:") as conn:
             yield conn
         return
     with _locked(home.lock_path, lock_timeout), _duckdb_errors(home):
         with _attached(str(home.index_path)) as conn:
+            fold_all(conn, home)
             yield conn
 
 
@@ -194,8 +206,14 @@ def _duckdb_errors(home: Home) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as e:
+        # An internal error can invalidate the whole instance. Close it now, while the
+        # lock is still held: left to the garbage collector, a file it still had
+        # attached would be checkpointed later, under another process's feet.
         with _INSTANCE_LOCK:
-            _INSTANCE.clear()  # an internal error can invalidate the whole instance
+            for instance in _INSTANCE.values():
+                with contextlib.suppress(duckdb.Error):
+                    instance.close()
+            _INSTANCE.clear()
         raise _store_error(e, home) from None
 
 
@@ -223,14 +241,35 @@ def _first_line(e: Exception) -> str:
 
 
 def fold_all(conn: Conn, home: Home) -> None:
-    """Fold every journal under ``home``."""
-    if home.journal_dir.is_dir():
-        for journal in sorted(home.journal_dir.iterdir()):
+    """Fold every journal under ``home`` into the index file ``conn`` uses.
+
+    Call it only on ``index.duckdb`` with the lock held (``open_index`` does): folding
+    deletes the journals of finished sessions.
+    """
+    if not home.journal_dir.is_dir():
+        return
+    if _database_path(conn) is None:
+        raise StoreError("refusing to fold journals into an in-memory index",
+                         hint="this is a bug in Rewind; please report it")
+    for journal in sorted(home.journal_dir.iterdir()):
+        if journal.name.startswith(TRASH_PREFIX):
+            shutil.rmtree(journal, ignore_errors=True)  # a fold killed while deleting
+        else:
             fold_journal(conn, journal)
 
 
+def _database_path(conn: Conn) -> str | None:
+    row = conn.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def fold_journal(conn: Conn, journal: Path) -> str | None:
-    """Fold one journal; delete it if its session is over. Returns the status folded."""
+    """Fold one journal; delete it if its session is over. Returns the status folded.
+
+    Only with the lock held on the index ``conn`` uses (see ``fold_all``).
+    """
     start = read_start(journal)
     if start is None:
         return None
@@ -241,8 +280,23 @@ def fold_journal(conn: Conn, journal: Path) -> str | None:
         _bulk_load(conn, "steps", journal / STEPS_FILE, STEP_COLUMNS, ("session_id", "step"))
         _bulk_load(conn, "blobs", journal / BLOBS_FILE, BLOB_COLUMNS, ("sha",))
     if status != "recording":
-        shutil.rmtree(journal, ignore_errors=True)
+        _discard(journal)
     return status
+
+
+def _discard(journal: Path) -> None:
+    """Delete a folded journal, renaming it out of the way first.
+
+    ``rmtree`` interrupted half-way (Ctrl-C, ``kill -9``) could leave ``session.json``
+    without ``end.json``: the next fold would turn a complete session into an
+    interrupted one. A renamed journal is never folded again, only deleted.
+    """
+    trash = journal.with_name(f"{TRASH_PREFIX}{journal.name}.folded")
+    try:
+        os.rename(journal, trash)
+    except OSError:
+        return  # gone already, or a leftover trash of the same name: the next fold retries
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def session_status(start: SessionStart, end: SessionEnd | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,10 +21,12 @@ from rewind.errors import (
     StoreBusy,
     StoreCorrupt,
 )
+from rewind.store import index
 from rewind.store.blobs import pack_path, read_blob, scan_pack
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.journal import STEPS_FILE
+from rewind.store.journal import END_FILE, STEPS_FILE
+from rewind.store.migrations import migrate
 from rewind.store.writer import SessionWriter
 
 from .conftest import make_start, record_step
@@ -84,6 +87,55 @@ def test_dead_recorder_folds_as_interrupted(home: Home) -> None:
     info = Store(home).session(writer.session_id)
     assert (info.status, info.steps, info.exit_code) == ("interrupted", 1, None)
     assert not home.session_journal(writer.session_id).exists()
+
+
+def test_a_home_created_while_a_reader_looks_loses_no_session(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader found no home; before it went on, a recorder created the home, finished,
+    # and had not folded its journal yet. The reader used to fold that journal into its
+    # throwaway in-memory index, with no lock, and delete it: the session was lost.
+    finished: list[str] = []
+
+    def migrate_while_a_session_finishes(conn: index.Conn) -> list[int]:
+        monkeypatch.setattr(index, "migrate", migrate)
+        writer = SessionWriter(home, make_start())
+        monkeypatch.setattr(writer, "_fold", lambda: None)
+        record_step(writer, 1)
+        writer.finish(0, b"out", b"")
+        finished.append(writer.session_id)
+        return migrate(conn)
+
+    monkeypatch.setattr(index, "migrate", migrate_while_a_session_finishes)
+    assert Store(home).sessions() == []
+    assert home.session_journal(finished[0]).is_dir()
+    info = Store(home).session(finished[0])
+    assert (info.status, info.steps) == ("complete", 1)
+
+
+class Killed(BaseException):
+    pass
+
+
+def test_a_fold_killed_while_deleting_a_journal_keeps_the_session_complete(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = SessionWriter(home, make_start(pid=dead_pid()))
+    monkeypatch.setattr(writer, "_fold", lambda: None)
+    record_step(writer, 1)
+    writer.finish(3, b"", b"")
+
+    def killed_half_way(path: Path, ignore_errors: bool = False) -> None:
+        (Path(path) / END_FILE).unlink()
+        raise Killed
+
+    monkeypatch.setattr(shutil, "rmtree", killed_half_way)
+    with pytest.raises(Killed):
+        Store(home).fold()
+    monkeypatch.undo()
+    info = Store(home).session(writer.session_id)
+    assert (info.status, info.exit_code, info.steps) == ("complete", 3, 1)
+    assert list(home.journal_dir.iterdir()) == []
 
 
 def test_sessions_are_newest_first(home: Home, record: Record) -> None:

@@ -51,6 +51,16 @@ else:
     time.sleep(60)
 """
 
+READER = r"""
+import sys
+from pathlib import Path
+from rewind.store import Home, Store
+
+home, stop = Home(Path(sys.argv[1])), Path(sys.argv[2])
+while not stop.exists():
+    Store(home).sessions()
+"""
+
 
 def spawn(home: Home, sid: str, steps: int, then: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -186,6 +196,28 @@ def test_two_recordings_at_once_with_a_reader(
     assert [(infos[s].status, infos[s].steps) for s in sids] == [("complete", 60)] * 2
     assert not any(home.journal_dir.iterdir())
 
+
+def test_kill_9_mid_step_while_another_process_folds(
+    home: Home, tmp_path: Path, children: list[subprocess.Popen[str]]
+) -> None:
+    stop = tmp_path / "stop"
+    children.append(writer := spawn(home, "dddd00000001", 0, "forever"))
+    wait_for_line(writer, "1")
+    children.append(reader := subprocess.Popen(
+        [sys.executable, "-c", READER, str(home.root), str(stop)], text=True))
+    wait_for_line(writer, "30")
+    os.kill(writer.pid, signal.SIGKILL)  # steps go as fast as they can: mid-step, likely
+    writer.wait()
+    while home.session_journal("dddd00000001").exists():
+        assert reader.poll() is None, "the reader failed"
+        Store(home).sessions()
+    stop.touch()
+    assert reader.wait(timeout=30) == 0
+    info, steps, blobs = Store(home).load("dddd00000001")
+    assert info.status == "interrupted" and len(steps) >= 30
+    assert [s.step for s in steps] == list(range(1, len(steps) + 1))
+    assert blobs[steps[-1].response_sha or ""] == b"response %d " % len(steps) * 50
+    assert not any(home.journal_dir.iterdir())
 
 
 def test_unwritable_home_is_a_store_error(tmp_path: Path) -> None:
