@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 
 from rewind.capture.runner import CommandResult
-from rewind.capture.wiring import Wiring, parse_routes, upstreams_from_env
+from rewind.capture.wiring import Wiring
 from rewind.cli.app import App
-from rewind.cli.record_cmd import report
-from rewind.cli.run import RecordRequest, record
+from rewind.cli.record_cmd import report, request_from_options
+from rewind.cli.run import record
 from rewind.errors import RewindError
 
 STATE_FILE = "proxy.json"
@@ -52,17 +52,7 @@ def proxy_command(
     In another shell, `eval "$(rewind env)"` wires that shell to this proxy.
     Everything it records goes into one session, saved when the proxy stops.
     """
-    environ = dict(os.environ)
-    req = RecordRequest(
-        command=("rewind", "proxy"),
-        cwd=os.getcwd(),
-        environ=environ,
-        upstreams=upstreams_from_env(environ),
-        name=name,
-        routes=parse_routes(routes),
-        redact=redact,
-        mode="proxy",
-    )
+    req = request_from_options(("rewind", "proxy"), name, routes, redact, mode="proxy")
     state = app.home.root / STATE_FILE
     ctx.exit(report(record(app.home, req, body=lambda w, env: _serve(state, w, env))))
 

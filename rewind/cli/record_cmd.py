@@ -43,8 +43,20 @@ def record_command(
     listeners. API keys and auth headers are redacted before anything is written.
     Exits with CMD's exit code.
     """
+    req = request_from_options(command, name, routes, redact)
+    ctx.exit(report(record(app.home, req)))
+
+
+def request_from_options(
+    command: tuple[str, ...],
+    name: str | None,
+    routes: tuple[str, ...],
+    redact: tuple[str, ...],
+    mode: str = "record",
+) -> RecordRequest:
+    """A recording of ``command`` in this directory and environment, as the options say."""
     environ = dict(os.environ)
-    req = RecordRequest(
+    return RecordRequest(
         command=command,
         cwd=os.getcwd(),
         environ=environ,
@@ -52,9 +64,8 @@ def record_command(
         name=name,
         routes=parse_routes(routes),
         redact=redact,
+        mode=mode,
     )
-    outcome = record(app.home, req)
-    ctx.exit(report(outcome))
 
 
 def report(outcome: RecordOutcome) -> int:
