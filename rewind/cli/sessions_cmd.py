@@ -20,7 +20,8 @@ from rewind.cli.render import (
     steps_table,
 )
 from rewind.errors import RewindError
-from rewind.store.models import StepRecord
+from rewind.store.index import Store
+from rewind.store.models import SessionInfo, StepRecord
 
 JSON_HELP = "Print JSON to stdout instead of a table."
 
@@ -55,12 +56,22 @@ def inspect_command(app: App, session: str, step_no: int | None, as_json: bool) 
     if step_no is not None:
         _inspect_step(app, _pick(steps, step_no), as_json)
     elif as_json:
-        emit_json({**session_json(info), "steps": [step_json(s) for s in steps]})
+        output = {name: _text_blob(store, sha) for name, sha in _outputs(info)}
+        emit_json({**session_json(info), **output, "steps": [step_json(s) for s in steps]})
     else:
         out = console()
         out.print(f"[bold]{info.id}[/] {info.name or ''}  {' '.join(info.command)}")
         out.print(f"started {iso(info.started_at)}  exit {info.exit_code}  status {info.status}")
         out.print(steps_table(steps))
+
+
+def _outputs(info: SessionInfo) -> list[tuple[str, str | None]]:
+    return [("stdout", info.stdout_sha), ("stderr", info.stderr_sha)]
+
+
+def _text_blob(store: Store, sha: str | None) -> str | None:
+    """The command's recorded (redacted) output as text, if any was kept."""
+    return None if sha is None else store.blob(sha).decode("utf-8", "replace")
 
 
 def _pick(steps: list[StepRecord], number: int) -> StepRecord:

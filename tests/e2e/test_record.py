@@ -52,7 +52,10 @@ def test_demo_agent_is_recorded_step_by_step(rw: Rewind, routes: list[str]) -> N
     [session] = rw.json("list")
     assert (session["name"], session["steps"], session["exit_code"]) == ("demo", 3, 0)
     assert session["command"][1:] == ["-m", "rewind.testing.demo_agent"]
-    steps = rw.json("inspect", "demo")["steps"]
+    inspected = rw.json("inspect", "demo")
+    assert len(inspected["git_commit"]) == 40  # run inside this repository
+    assert inspected["stdout"] == result.stdout and inspected["ended_at"] >= inspected["started_at"]
+    steps = inspected["steps"]
     assert all(STEP_FIELDS <= set(s) for s in steps)
     assert [(s["step"], s["kind"], s["provider"], s["method"], s["streamed"]) for s in steps] == [
         (1, "llm", "openai", "POST", False),
