@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from rewind.canon.sse import SseEvent, parse_sse
+from rewind.capture.wiring import PROVIDER_ENDPOINTS
 
 __all__ = [
     "BASE_URL_ENV",
@@ -48,22 +50,15 @@ class Provider(StrEnum):
     GEMINI = "gemini"
 
 
+# One table of endpoints, kept with the wiring that points agents at the listeners.
 PUBLIC_BASE_URLS: dict[Provider, str] = {
-    Provider.OPENAI: "https://api.openai.com/v1",
-    Provider.ANTHROPIC: "https://api.anthropic.com",
-    Provider.GEMINI: "https://generativelanguage.googleapis.com",
+    Provider(name): url for name, (_, url) in PROVIDER_ENDPOINTS.items()
 }
-
 BASE_URL_ENV: dict[Provider, str] = {
-    Provider.OPENAI: "OPENAI_BASE_URL",
-    Provider.ANTHROPIC: "ANTHROPIC_BASE_URL",
-    Provider.GEMINI: "GOOGLE_GEMINI_BASE_URL",
+    Provider(name): variable for name, (variable, _) in PROVIDER_ENDPOINTS.items()
 }
-
 PROVIDER_HOSTS: dict[str, Provider] = {
-    "api.openai.com": Provider.OPENAI,
-    "api.anthropic.com": Provider.ANTHROPIC,
-    "generativelanguage.googleapis.com": Provider.GEMINI,
+    urlsplit(url).netloc: provider for provider, url in PUBLIC_BASE_URLS.items()
 }
 
 # Path shapes that identify a provider on any host (a fake provider on 127.0.0.1, a gateway).

