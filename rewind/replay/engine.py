@@ -79,18 +79,16 @@ class ReplayEngine:
 
     def decide(self, incoming: Incoming) -> Answer:
         """The answer to one request; a miss is remembered for the summary."""
-        canonical = self.canonical(incoming)
+        clean = redact_exchange(_as_exchange(incoming), self.policy)
+        provider = detect_provider(clean.host, clean.path, incoming.listener)
+        canonical = canonical_request(
+            clean.method, clean.url, clean.request_headers, clean.request_body, provider
+        )
         fingerprint = fingerprint_of(canonical)
         step = self.matcher.take(fingerprint)
         if step is not None:
             return self._recorded(step)
-        return self._missed(incoming, fingerprint, canonical)
-
-    def canonical(self, incoming: Incoming) -> dict[str, Any]:
-        """The canonical form of a request, redacted exactly as recording would."""
-        clean = redact_exchange(_as_exchange(incoming), self.policy)
-        provider = detect_provider(clean.host, clean.path, incoming.listener)
-        return canonical_request(clean.method, clean.url, clean.request_headers, clean.request_body, provider)
+        return self._missed(clean.method, clean.url, provider, fingerprint, canonical)
 
     def _current(self, step: StepRecord) -> StepRecord:
         if _version(step.fingerprint) == FINGERPRINT_VERSION:
@@ -111,12 +109,17 @@ class ReplayEngine:
         status = step.status if step.status is not None else 502
         return Answer(status, step.reason, step.response_headers, body, step=step, chunks=chunks)
 
-    def _missed(self, incoming: Incoming, fingerprint: str, canonical: dict[str, Any]) -> Answer:
-        url = redact_exchange(_as_exchange(incoming), self.policy).url
-        report = explain_miss(incoming.method, url, fingerprint, canonical, self._candidates())
+    def _missed(
+        self,
+        method: str,
+        url: str,
+        provider: Provider | None,
+        fingerprint: str,
+        canonical: dict[str, Any],
+    ) -> Answer:
+        report = explain_miss(method, url, fingerprint, canonical, self._candidates())
         with self._lock:
             self.misses.append(report)
-        provider = detect_provider(_host(url), url, incoming.listener)
         status, headers, body = miss_response(provider.value if provider else None, report)
         return Answer(status, "Not Found", headers, body, miss=report)
 
@@ -155,10 +158,6 @@ def _version(fingerprint: str) -> int | None:
         return parse_version(fingerprint)
     except ValueError:
         return None
-
-
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0].lower()
 
 
 def _provider(value: str | None) -> Provider | None:
