@@ -12,12 +12,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rewind.canon.redact import RedactionPolicy, redact_text
 from rewind.capture.ca import ensure_ca
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
-from rewind.cli.run import RecordRequest, load_policy, record, running_proxy
+from rewind.cli.run import RecordRequest, load_policy, record, redact_output, running_proxy
 from rewind.errors import ReplayError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -68,7 +67,7 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     finally:
         playback.stop()
     recorded_out = blobs.get(info.stdout_sha or "", b"")
-    replayed_out = _redacted(run.stdout, policy)
+    replayed_out = redact_output(run.stdout, policy)
     summary = ReplaySummary(
         total_recorded=len(engine.matcher.recorded),
         served=engine.matcher.served,
@@ -128,11 +127,6 @@ def _with_placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:
     for name in PLACEHOLDER_KEYS:
         env[name] = env.get(name) or PLACEHOLDER
     return env
-
-
-def _redacted(data: bytes, policy: RedactionPolicy) -> bytes:
-    text = data.decode("utf-8", "surrogateescape")
-    return redact_text(text, policy).encode("utf-8", "surrogateescape")
 
 
 def _to_stderr(message: str) -> None:

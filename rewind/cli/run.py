@@ -155,14 +155,14 @@ def _finish(writer: SessionWriter, result: CommandResult | None, policy: Redacti
     if result is None:
         writer.finish(None, b"", b"", time.time())
         return
-    stdout = redact_text(result.stdout.decode("utf-8", "surrogateescape"), policy)
-    stderr = redact_text(result.stderr.decode("utf-8", "surrogateescape"), policy)
-    writer.finish(
-        result.exit_code,
-        stdout.encode("utf-8", "surrogateescape"),
-        stderr.encode("utf-8", "surrogateescape"),
-        result.ended_at,
-    )
+    stdout, stderr = (redact_output(out, policy) for out in (result.stdout, result.stderr))
+    writer.finish(result.exit_code, stdout, stderr, result.ended_at)
+
+
+def redact_output(data: bytes, policy: RedactionPolicy) -> bytes:
+    """A command's output with secrets masked, any bytes kept as they were."""
+    text = data.decode("utf-8", "surrogateescape")
+    return redact_text(text, policy).encode("utf-8", "surrogateescape")
 
 
 @contextmanager
