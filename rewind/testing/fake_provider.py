@@ -205,6 +205,11 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             (self.connections.add if is_open else self.connections.discard)(connection)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up (as proxies and SDKs do) is normal, not a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         with self.connections_lock:
             connections = list(self.connections)
