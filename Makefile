@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CLIENTS := .venv-clients
 NODE_CLIENT := tests/clients/node
 
-.PHONY: install clients demo test unit e2e lint typecheck bench clean
+.PHONY: install clients demo test compat unit lint bench clean
 
 install: $(BIN)/rewind
 
@@ -36,6 +36,18 @@ test: install clients
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q tests
 
+# mitmproxy 12 installs on Python 3.12+: record and replay end to end there too, when a
+# python3.12 is on this machine (skipped with a message otherwise).
+PY312 ?= $(shell for p in $$HOME/.pyenv/versions/3.12*/bin/python python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+VENV312 := .venv312
+
+compat:
+	@if [ -z "$(PY312)" ]; then echo "compat: no python3.12 here; skipped"; exit 0; fi; \
+	[ -x $(VENV312)/bin/rewind ] || { $(PY312) -m venv $(VENV312) && \
+		$(VENV312)/bin/pip install -q --upgrade pip && $(VENV312)/bin/pip install -q -e '.[dev]'; } && \
+	$(VENV312)/bin/pytest -n 2 -q tests/unit/capture tests/e2e/test_record.py tests/e2e/test_replay.py
+
 unit: install
 	$(BIN)/pytest -q tests/unit
 
@@ -47,4 +59,4 @@ bench: install clients
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(CLIENTS) $(NODE_CLIENT)/node_modules
+	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(NODE_CLIENT)/node_modules
