@@ -23,6 +23,7 @@ META_STEP = "rewind_step"
 META_URL = "rewind_url"
 META_TAP = "rewind_tap"
 META_HEADERS = "rewind_request_headers"
+META_KEPT = "rewind_kept"
 
 
 class StreamTap:
@@ -69,10 +70,15 @@ class Recorder:
             flow.response.stream = tap
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self.sink(to_exchange(flow, self._listener(flow)))
+        self._keep(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if META_STEP in flow.metadata:
+        self._keep(flow)
+
+    def _keep(self, flow: http.HTTPFlow) -> None:
+        """Hand a flow over once (a client can hang up after its response was recorded)."""
+        if META_STEP in flow.metadata and not flow.metadata.get(META_KEPT):
+            flow.metadata[META_KEPT] = True
             self.sink(to_exchange(flow, self._listener(flow)))
 
     def tls_failed_client(self, data: tls.TlsData) -> None:

@@ -88,3 +88,12 @@ def test_gzip_body_is_kept_decoded_with_consistent_headers() -> None:
 def _numbered(flow: http.HTTPFlow) -> http.HTTPFlow:
     flow.metadata["rewind_step"] = 1
     return flow
+
+
+def test_a_flow_is_recorded_once_even_if_it_errors_after_its_response() -> None:
+    seen: list[Exchange] = []
+    recorder = Recorder(seen.append)
+    flow = _flow()
+    _run(recorder, flow)
+    recorder.error(flow)
+    assert len(seen) == 1
