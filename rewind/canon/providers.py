@@ -8,7 +8,7 @@ Which provider a request went to (``detect_provider``), whether it is an LLM cal
                (streams: the include_usage chunk); Responses API usage {input_tokens, ...}
     Anthropic  usage {input_tokens, output_tokens, cache_read_input_tokens,
                cache_creation_input_tokens}; streams: message_start, then message_delta
-    Gemini     usageMetadata {promptTokenCount, candidatesTokenCount,
+    Gemini     usageMetadata {promptTokenCount, candidatesTokenCount (+ thoughtsTokenCount),
                cachedContentTokenCount}; the last one in a stream wins
 
 Readers never raise: an unknown or garbled body gives ``Usage()`` and a ``None`` model.
@@ -228,9 +228,17 @@ def _gemini_usage(payloads: list[dict[str, Any]]) -> Usage:
     last = metas[-1]
     return Usage(
         input_tokens=_int(last.get("promptTokenCount")),
-        output_tokens=_int(last.get("candidatesTokenCount")),
+        output_tokens=_gemini_output(last),
         cache_read_tokens=_int(last.get("cachedContentTokenCount")),
     )
+
+
+def _gemini_output(meta: dict[str, Any]) -> int | None:
+    """Candidates plus thinking tokens: Gemini bills ``thoughtsTokenCount`` as output."""
+    candidates, thoughts = _int(meta.get("candidatesTokenCount")), _int(meta.get("thoughtsTokenCount"))
+    if candidates is None and thoughts is None:
+        return None
+    return (candidates or 0) + (thoughts or 0)
 
 
 _USAGE_READERS: dict[Provider, Callable[[list[dict[str, Any]]], Usage]] = {

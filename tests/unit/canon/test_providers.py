@@ -300,3 +300,11 @@ def test_random_bytes_never_raise(body: bytes, provider: Provider) -> None:
     assert isinstance(extract_usage(provider, body, SSE), Usage)
     model = extract_model(provider, "/", body, body)
     assert model is None or isinstance(model, str)
+
+
+def test_gemini_thinking_tokens_count_as_output() -> None:
+    body = json.dumps(
+        {"usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 7, "thoughtsTokenCount": 30}}
+    ).encode()
+    usage = extract_usage(Provider.GEMINI, body, "application/json")
+    assert (usage.input_tokens, usage.output_tokens) == (5, 37)
