@@ -1,8 +1,10 @@
 """Run the agent command: output tee'd live and kept, signals handled, exit code returned.
 
 Ctrl-C in a terminal reaches the whole foreground process group, so the agent gets it
-directly; Rewind ignores SIGINT while the agent runs and saves the session after it
-exits. SIGTERM and SIGHUP sent to Rewind are forwarded to the agent.
+directly; Rewind keeps running and saves the session after the agent exits. A SIGINT that
+cannot have come from the terminal (Rewind is not its foreground group, e.g. in CI) is
+passed on to the agent after a short grace period, unless the agent has exited by then
+(a signal to the whole group reached it already). SIGTERM and SIGHUP are passed on.
 """
 
 from __future__ import annotations
@@ -98,24 +100,44 @@ def _tee(source: IO[bytes] | None, target: Any) -> _Tee:
     return _Tee(source, target)
 
 
-def _note_interrupt(_signum: int, _frame: object) -> None:
-    """Rewind keeps running until the agent exits, so the session is saved."""
+INTERRUPT_GRACE_S = 1.0
+
+
+def in_terminal_foreground() -> bool:
+    """Whether Rewind is the foreground process group of its terminal (so Ctrl-C there
+    reaches the agent too)."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
 
 
 @contextmanager
 def _signals_for_child() -> Iterator[Any]:
-    """Ignore SIGINT (the terminal already sent it to the child); forward TERM/HUP."""
+    """SIGINT: the terminal already sent it to the agent; otherwise pass it on after a
+    grace period, unless the agent has exited by then. SIGTERM and SIGHUP: pass on."""
     holder: list[subprocess.Popen[bytes]] = []
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(signum: int, _frame: object = None) -> None:
         if holder and holder[0].poll() is None:
             holder[0].send_signal(signum)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        # Not SIG_IGN: the child would inherit it. Rewind itself keeps running until the
+        # agent exits, so the session is always saved.
+        if not in_terminal_foreground():
+            timer = threading.Timer(INTERRUPT_GRACE_S, forward, args=(signum,))
+            timer.daemon = True
+            timer.start()
 
     if threading.current_thread() is not threading.main_thread():
         yield holder.append
         return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, *FORWARDED)}
-    signal.signal(signal.SIGINT, _note_interrupt)  # not SIG_IGN: the child would inherit it
+    signal.signal(signal.SIGINT, interrupt)
     for sig in FORWARDED:
         signal.signal(sig, forward)
     try:

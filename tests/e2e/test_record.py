@@ -282,6 +282,22 @@ def test_ctrl_c_reaches_the_agent_and_the_session_is_saved(rw: Rewind, fake: Fak
     assert session["exit_code"] == 130 and len(session["steps"]) == 3
 
 
+def test_sigint_to_rewind_alone_is_passed_on_to_the_agent(rw: Rewind, fake: FakeProvider) -> None:
+    agent = SLOW_AGENT.replace(
+        "time.sleep(float(sys.argv[1]))",
+        "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('agent saw ctrl-c', flush=True)\n"
+        "    sys.exit(130)",
+    )
+    proc = rw.popen(
+        "record", "--name", "int", "--route", f"weather.example={fake.url}", "--", PYTHON, "-c", agent
+    )
+    wait_for(lambda: any(s["steps"] == 3 for s in rw.json("list")))
+    proc.send_signal(signal.SIGINT)  # to rewind only, as a CI runner cancelling a job might
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "agent saw ctrl-c" in out, err
+    assert rw.json("inspect", "int")["exit_code"] == 130
+
+
 def test_init_is_idempotent(rw: Rewind) -> None:
     first = rw("init")
     assert first.returncode == 0 and "Created CA" in first.stderr
