@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http, tls
 
 from rewind.capture.exchange import Chunk, Exchange, Headers
+from rewind.capture.listeners import ListenerPorts
 
 Sink = Callable[[Exchange], None]
 STREAMED_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
@@ -40,16 +41,16 @@ class StreamTap:
 
 
 class Recorder:
-    """Records every flow; ``listeners`` maps a reverse listener's port to its provider."""
+    """Records every flow, noting which provider's listener it came through."""
 
     def __init__(
         self,
         sink: Sink,
-        listeners: Mapping[int, str] | None = None,
+        ports: ListenerPorts | None = None,
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.sink = sink
-        self.listeners = dict(listeners or {})
+        self.ports = ports or ListenerPorts()
         self.notify = notify or _to_stderr
         self._steps = itertools.count(1)
         self._hinted: set[str] = set()
@@ -79,20 +80,13 @@ class Recorder:
         """Hand a flow over once (a client can hang up after its response was recorded)."""
         if META_STEP in flow.metadata and not flow.metadata.get(META_KEPT):
             flow.metadata[META_KEPT] = True
-            self.sink(to_exchange(flow, self._listener(flow)))
+            self.sink(to_exchange(flow, self.ports.provider_of(flow)))
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         host = data.context.client.sni or "a server"
         if host not in self._hinted:
             self._hinted.add(host)
             self.notify(ca_hint(host))
-
-    def bind(self, listener_ports: Mapping[str, int]) -> None:
-        """Learn which port is which provider's listener, once the proxy listens."""
-        self.listeners = {port: provider for provider, port in listener_ports.items()}
-
-    def _listener(self, flow: http.HTTPFlow) -> str | None:
-        return self.listeners.get(int(flow.client_conn.sockname[1]))
 
 
 def ca_hint(host: str) -> str:

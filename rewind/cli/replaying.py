@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rewind.capture.ca import ensure_ca
+from rewind.capture.listeners import ListenerPorts
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
@@ -61,7 +62,7 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     engine = ReplayEngine(steps, blobs, policy, reuse=req.reuse)
     playback = PlaybackThread(req.pace)
     playback.start()
-    addon = ReplayAddon(engine, playback, req.on_miss, notify=_to_stderr)
+    addon = ReplayAddon(engine, playback, req.on_miss, notify=_to_stderr, ports=ListenerPorts())
     try:
         run, live_id = _run(home, req, info, addon, command, cwd)
     finally:
@@ -113,12 +114,12 @@ def _run(
             mode="replay-live",
             parent_id=info.id,
         )
-        outcome = record(home, live, extra_addons=[addon])
+        outcome = record(home, live, extra_addons=[addon], ports=addon.ports)
         return outcome.result, outcome.session_id
     resolve_command(command, environ, cwd)
     ca, _ = ensure_ca(home.ca_dir, dict(environ))
     with running_proxy(home, tuple(listeners_for(upstreams)), [addon, Router({})]) as wiring:
-        addon.bind(wiring.listener_ports)
+        addon.ports.bind(wiring.listener_ports)
         return run_command(command, agent_env(environ, wiring, ca.bundle), cwd), None
 
 

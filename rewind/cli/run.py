@@ -19,6 +19,7 @@ from typing import Any
 from rewind.canon.redact import RedactionPolicy, redact_text
 from rewind.capture.ca import ensure_ca
 from rewind.capture.exchange import Exchange
+from rewind.capture.listeners import ListenerPorts
 from rewind.capture.master import ProxySpec, ProxyThread
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
@@ -124,9 +125,15 @@ def run_agent(req: RecordRequest) -> Body:
 
 
 def record(
-    home: Home, req: RecordRequest, body: Body | None = None, extra_addons: Sequence[Any] = ()
+    home: Home,
+    req: RecordRequest,
+    body: Body | None = None,
+    extra_addons: Sequence[Any] = (),
+    ports: ListenerPorts | None = None,
 ) -> RecordOutcome:
-    """Run ``body`` (by default the command) behind a recording proxy; always save."""
+    """Run ``body`` (by default the command) behind a recording proxy; always save.
+
+    ``ports`` is shared with any ``extra_addons`` that need to know the listeners."""
     if body is None:
         resolve_command(req.command, req.environ, req.cwd)
         body = run_agent(req)
@@ -136,14 +143,13 @@ def record(
     writer = SessionWriter(home, start)
     tally = Tally()
     sink = BackgroundSink(lambda ex: keep(ex, writer, policy, tally))
-    recorder = Recorder(sink.submit)
+    ports = ports or ListenerPorts()
+    recorder = Recorder(sink.submit, ports)
     listeners = tuple(listeners_for(req.upstreams))
     result = None
     try:
         with running_proxy(home, listeners, [recorder, *extra_addons, Router(req.routes)]) as wiring:
-            for addon in (recorder, *extra_addons):
-                if hasattr(addon, "bind"):
-                    addon.bind(wiring.listener_ports)
+            ports.bind(wiring.listener_ports)
             result = body(wiring, agent_env(req.environ, wiring, ca.bundle))
     finally:
         failures = sink.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
+from rewind.capture.listeners import ListenerPorts
 from rewind.capture.routing import PLAYBACK_META
 from rewind.capture.wiring import LOOPBACK
 from rewind.replay.engine import Answer, Incoming, ReplayEngine
@@ -33,17 +34,15 @@ class ReplayAddon:
         playback: PlaybackThread,
         on_miss: OnMiss = OnMiss.ERROR,
         notify: Callable[[str], None] | None = None,
+        ports: ListenerPorts | None = None,
     ) -> None:
         self.engine = engine
         self.playback = playback
         self.on_miss = on_miss
         self.notify = notify or (lambda _message: None)
-        self.listeners: dict[int, str] = {}
+        self.ports = ports or ListenerPorts()
         self.live = 0
         self._lock = threading.Lock()
-
-    def bind(self, listener_ports: dict[str, int]) -> None:
-        self.listeners = {port: provider for provider, port in listener_ports.items()}
 
     def request(self, flow: http.HTTPFlow) -> None:
         answer = self.engine.decide(self._incoming(flow))
@@ -74,7 +73,7 @@ class ReplayAddon:
             url=request.url,
             headers=tuple(request.headers.items(multi=True)),
             body=request.get_content(strict=False) or b"",
-            listener=self.listeners.get(int(flow.client_conn.sockname[1])),
+            listener=self.ports.provider_of(flow),
         )
 
     def _play_stream(self, flow: http.HTTPFlow, answer: Answer) -> None:
