@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLIENT = [sys.executable, str(ROOT / "bench" / "client.py")]
 N = int(os.environ.get("BENCH_N", "300"))
+STREAMING = ("--set", "stream_large_bodies=1")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -35,10 +36,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_client(url: str, env: dict[str, str], *extra: str, proxy: bool = False) -> dict[str, list[float]]:
-    args = [*CLIENT, "--url", url, "--n", str(N), *extra] + (["--proxy"] if proxy else [])
-    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def run_client(
+    url: str, env: dict[str, str], *extra: str, n: int = N, proxy: bool = False
+) -> dict[str, list[float]]:
+    args = [*CLIENT, "--url", url, "--n", str(n), *extra] + (["--proxy"] if proxy else [])
+    return last_json(subprocess.run(args, env=env, capture_output=True, text=True, check=True))
 
 
 @contextmanager
@@ -98,9 +100,9 @@ def bench_latency(fake: FakeProvider, home: str) -> list[dict[str, float]]:
     out = rewind(
         home, "record", "--name", "bench-json", "--", *CLIENT, "--url", url, "--n", str(N), "--proxy"
     )
-    rows.append(latency_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
+    rows.append(latency_row("rewind record", last_json(out)))
     out = rewind(home, "replay", "bench-json")
-    rows.append(latency_row("rewind replay", json.loads(out.stdout.strip().splitlines()[-1])))
+    rows.append(latency_row("rewind replay", last_json(out)))
     return rows
 
 
@@ -115,31 +117,25 @@ def sse_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
 
 def bench_sse(fake: FakeProvider, home: str) -> list[dict[str, float]]:
     url = f"{fake.url}/v1/chat/completions"
-    sse = ("--sse", "--delay-ms", "20")
+    sse, n = ("--sse", "--delay-ms", "20"), 20
     env = dict(os.environ)
-    global N
-    saved, N = N, 20
-    try:
-        rows = [sse_row("direct", run_client(url, env, *sse))]
-        with mitmdump() as proxy:
-            rows.append(
-                sse_row(
-                    "bare mitmdump (buffers)", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True)
-                )
-            )
-        with mitmdump("--set", "stream_large_bodies=1") as proxy:
-            rows.append(
-                sse_row("mitmdump streaming", run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, proxy=True))
-            )
-        out = rewind(
-            home, "record", "--name", "bench-sse", "--", *CLIENT, "--url", url, "--n", str(N), *sse, "--proxy"
-        )
-        rows.append(sse_row("rewind record", json.loads(out.stdout.strip().splitlines()[-1])))
-        out = rewind(home, "replay", "bench-sse", "--pace", "original")
-        rows.append(sse_row("rewind replay --pace original", json.loads(out.stdout.strip().splitlines()[-1])))
-    finally:
-        N = saved
+    rows = [sse_row("direct", run_client(url, env, *sse, n=n))]
+    for name, options in (("bare mitmdump (buffers)", ()), ("mitmdump streaming", STREAMING)):
+        with mitmdump(*options) as proxy:
+            proxied = run_client(url, {**env, "HTTP_PROXY": proxy}, *sse, n=n, proxy=True)
+            rows.append(sse_row(name, proxied))
+    client = [*CLIENT, "--url", url, "--n", str(n), *sse, "--proxy"]
+    out = rewind(home, "record", "--name", "bench-sse", "--", *client)
+    rows.append(sse_row("rewind record", last_json(out)))
+    out = rewind(home, "replay", "bench-sse", "--pace", "original")
+    rows.append(sse_row("rewind replay --pace original", last_json(out)))
     return rows
+
+
+def last_json(out: subprocess.CompletedProcess[str]) -> dict[str, list[float]]:
+    """The client's timings: the last line it printed."""
+    data: dict[str, list[float]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
 
 
 def bench_startup(home: str) -> dict[str, float]:
@@ -177,19 +173,12 @@ def main() -> None:
 
 
 def bench_replay_500(home: str) -> dict[str, float]:
-    global N
-    saved, N = N, 500
-    try:
-        with FakeProvider() as fake:
-            url = f"{fake.url}/v1/chat/completions"
-            rewind(
-                home, "record", "--name", "bench-500", "--", *CLIENT, "--url", url, "--n", "500", "--proxy"
-            )
-        start = time.perf_counter()
-        code = rewind(home, "replay", "bench-500").returncode
-        return {"replay_500_wall_s": time.perf_counter() - start, "exit_code": code}
-    finally:
-        N = saved
+    with FakeProvider() as fake:
+        url = f"{fake.url}/v1/chat/completions"
+        rewind(home, "record", "--name", "bench-500", "--", *CLIENT, "--url", url, "--n", "500", "--proxy")
+    start = time.perf_counter()
+    code = rewind(home, "replay", "bench-500").returncode
+    return {"replay_500_wall_s": time.perf_counter() - start, "exit_code": code}
 
 
 def report(results: dict[str, object]) -> None:

@@ -24,6 +24,31 @@ DEMO_AGENT = [PYTHON, "-m", "rewind.testing.demo_agent"]
 SECRET = "sk-" + "rewindtestsecret" * 2
 
 
+# Streams one answer whose chunks the fake spaces DELAY_MS apart (argv[1]); prints the
+# chunk count on stdout (the same on replay) and the client-side timing on stderr.
+STREAMING_AGENT = """
+import json, os, sys, time, urllib.request
+body = {"model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "tell me a longer story [[delay:%s]]" % sys.argv[1]}]}
+req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+    json.dumps(body).encode(), {"Authorization": "Bearer k", "Content-Type": "application/json"})
+start = time.monotonic(); times = []
+with urllib.request.urlopen(req) as r:
+    for line in r:
+        if line.strip():
+            times.append(time.monotonic() - start)
+print("chunks", len(times))
+print("TIMING " + json.dumps({"first": times[0], "last": times[-1], "n": len(times)}), file=sys.stderr)
+"""
+
+
+def stream_timing(stderr: str) -> dict[str, float]:
+    """What STREAMING_AGENT measured: first and last chunk times (s) and the chunk count."""
+    line = next(ln for ln in stderr.splitlines() if ln.startswith("TIMING "))
+    timing: dict[str, float] = json.loads(line.removeprefix("TIMING "))
+    return timing
+
+
 @dataclass
 class Rewind:
     """The CLI against one store, with a base environment for the agent."""

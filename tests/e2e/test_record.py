@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,10 +18,12 @@ from tests.e2e.harness import (
     DEMO_AGENT,
     PYTHON,
     SECRET,
+    STREAMING_AGENT,
     Rewind,
     all_stored_bytes,
     curl_via,
     mitmdump,
+    stream_timing,
     wait_for,
 )
 
@@ -113,23 +114,10 @@ def test_no_secret_byte_reaches_disk(rw: Rewind, fake: FakeProvider) -> None:
 
 
 def test_stream_reaches_client_chunk_by_chunk_and_times_are_kept(rw: Rewind, fake: FakeProvider) -> None:
-    agent = textwrap.dedent(
-        """
-        import json, os, time, urllib.request
-        body = {"model": "gpt-4o", "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": "tell me a longer story [[delay:80]]"}]}
-        req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
-            json.dumps(body).encode(), {"Authorization": "Bearer k", "Content-Type": "application/json"})
-        start = time.monotonic(); times = []
-        with urllib.request.urlopen(req) as r:
-            for line in r:
-                if line.strip():
-                    times.append(time.monotonic() - start)
-        print(json.dumps({"first": times[0], "last": times[-1], "n": len(times)}))
-        """
+    result = rw.record(
+        "--name", "sse", "--", PYTHON, "-c", STREAMING_AGENT, "80", OPENAI_BASE_URL=f"{fake.url}/v1"
     )
-    result = rw.record("--name", "sse", "--", PYTHON, "-c", agent, OPENAI_BASE_URL=f"{fake.url}/v1")
-    seen = json.loads(result.stdout)
+    seen = stream_timing(result.stderr)
     assert seen["n"] >= 4
     assert seen["last"] - seen["first"] > 0.8 * 80e-3 * (seen["n"] - 2)  # not buffered
     assert seen["first"] < seen["last"] / 2

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from rewind.testing.fake_provider import FakeProvider
-from tests.e2e.harness import DEMO_AGENT, PYTHON, Rewind, curl_via, mitmdump, wait_for
+from tests.e2e.harness import (
+    DEMO_AGENT,
+    PYTHON,
+    STREAMING_AGENT,
+    Rewind,
+    curl_via,
+    mitmdump,
+    stream_timing,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -138,33 +147,15 @@ def test_recorded_failures_replay_too(rw: Rewind, fake: FakeProvider) -> None:
     assert result.stdout == recorded.stdout
 
 
-PACED_AGENT = textwrap.dedent(
-    """
-    import json, os, time, urllib.request
-    body = {"model": "gpt-4o", "stream": True,
-            "messages": [{"role": "user", "content": "tell me a longer story [[delay:60]]"}]}
-    req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
-        json.dumps(body).encode(), {"Authorization": "Bearer k", "Content-Type": "application/json"})
-    start = time.monotonic(); times = []
-    with urllib.request.urlopen(req) as r:
-        for line in r:
-            if line.strip():
-                times.append(time.monotonic() - start)
-    import sys
-    print(json.dumps({"spread": times[-1] - times[0], "n": len(times)}), file=sys.stderr)
-    print("chunks", len(times))
-    """
-)
-
-
 def _spread(stderr: str) -> tuple[float, int]:
-    line = next(ln for ln in stderr.splitlines() if ln.startswith('{"spread"'))
-    data = json.loads(line)
-    return float(data["spread"]), int(data["n"])
+    timing = stream_timing(stderr)
+    return timing["last"] - timing["first"], int(timing["n"])
 
 
 def test_pace_original_keeps_gaps_and_fast_drops_them(rw: Rewind, fake: FakeProvider) -> None:
-    recorded = rw.record("--name", "paced", "--", PYTHON, "-c", PACED_AGENT, OPENAI_BASE_URL=f"{fake.url}/v1")
+    recorded = rw.record(
+        "--name", "paced", "--", PYTHON, "-c", STREAMING_AGENT, "60", OPENAI_BASE_URL=f"{fake.url}/v1"
+    )
     live_spread, n = _spread(recorded.stderr)
     original = rw("replay", "paced", "--pace", "original")
     fast = rw("replay", "paced")
