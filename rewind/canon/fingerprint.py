@@ -26,7 +26,7 @@ import rfc8785
 from rewind.canon.jsonnorm import load_json, normalise_body
 from rewind.canon.providers import Provider
 from rewind.canon.redact import SECRET_QUERY_PARAMS
-from rewind.capture.exchange import Headers, header
+from rewind.core.exchange import Headers, header
 
 __all__ = [
     "FINGERPRINT_VERSION",

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rewind.canon.sse import SseEvent, parse_sse
-from rewind.capture.wiring import PROVIDER_ENDPOINTS
+from rewind.core.endpoints import PROVIDER_ENDPOINTS
 
 __all__ = [
     "BASE_URL_ENV",

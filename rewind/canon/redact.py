@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import SplitResult, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
-from rewind.capture.exchange import Chunk, Exchange, Headers
+from rewind.core.exchange import Chunk, Exchange, Headers
 from rewind.errors import ConfigError
 
 __all__ = [

@@ -15,8 +15,8 @@ from typing import Any
 
 from mitmproxy import http, tls
 
-from rewind.capture.exchange import Chunk, Exchange, Headers
 from rewind.capture.listeners import ListenerPorts
+from rewind.core.exchange import Chunk, Exchange, Headers
 
 Sink = Callable[[Exchange], None]
 STREAMED_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")

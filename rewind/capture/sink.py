@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from rewind.capture.exchange import Exchange
+from rewind.core.exchange import Exchange
 
 _STOP = object()
 

@@ -14,14 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ConfigError
 
-# provider -> (base-URL variable its SDKs read, public base URL)
-PROVIDER_ENDPOINTS: dict[str, tuple[str, str]] = {
-    "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-    "anthropic": ("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
-    "gemini": ("GOOGLE_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
-}
 LOOPBACK = "127.0.0.1"
 NO_PROXY = "127.0.0.1,localhost,::1"
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")

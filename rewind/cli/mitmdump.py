@@ -16,12 +16,12 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
-from rewind.capture.exchange import Exchange
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.sink import BackgroundSink
 from rewind.capture.wiring import parse_routes
 from rewind.cli.run import RecordRequest, Tally, keep, load_policy, session_start
+from rewind.core.exchange import Exchange
 from rewind.errors import RewindError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine

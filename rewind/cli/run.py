@@ -18,7 +18,6 @@ from typing import Any
 
 from rewind.canon.redact import RedactionPolicy, redact_text
 from rewind.capture.ca import ensure_ca
-from rewind.capture.exchange import Exchange
 from rewind.capture.listeners import ListenerPorts
 from rewind.capture.master import ProxySpec, ProxyThread
 from rewind.capture.recorder import Recorder
@@ -26,6 +25,7 @@ from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.sink import BackgroundSink
 from rewind.capture.wiring import Listener, Wiring, agent_env, listeners_for
+from rewind.core.exchange import Exchange
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
 from rewind.store.ingest import exchange_to_step

@@ -24,7 +24,7 @@ from rewind.canon.fingerprint import (
 )
 from rewind.canon.providers import Provider, detect_provider
 from rewind.canon.redact import RedactionPolicy, redact_exchange
-from rewind.capture.exchange import Exchange, Headers
+from rewind.core.exchange import Exchange, Headers
 from rewind.replay.explain import MissReport, explain_miss
 from rewind.replay.matcher import Matcher, is_failure
 from rewind.replay.misses import failure_response, miss_response

@@ -28,7 +28,7 @@ import json
 from enum import Enum
 from typing import Any
 
-from rewind.capture.exchange import Headers
+from rewind.core.exchange import Headers
 from rewind.replay.explain import MissReport
 from rewind.store.models import StepRecord
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from rewind.capture.exchange import Headers
+from rewind.core.exchange import Headers
 from rewind.replay.pace import FAST, Pace
 
 __all__ = ["PLAYBACK_HEADER", "PlaybackServer", "PlaybackThread"]

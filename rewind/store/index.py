@@ -147,7 +147,7 @@ def _attached(target: str) -> Iterator[Conn]:
     """
     alias = f"index_{next(_ALIASES)}"
     with _instance().cursor() as admin:
-        admin.execute(f"ATTACH ? AS {alias}", [target])
+        admin.execute(f"ATTACH {sql_string(target)} AS {alias}")  # no parameters in ATTACH
         conn = admin.cursor()
         try:
             conn.execute(f"USE {alias}")
@@ -156,6 +156,11 @@ def _attached(target: str) -> Iterator[Conn]:
         finally:
             conn.close()  # rolls back anything left open
             admin.execute(f"DETACH {alias}")
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal for ``text`` (where DuckDB takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 _ALIASES = itertools.count()

@@ -18,7 +18,7 @@ from rewind.canon.providers import (
     is_llm_call,
 )
 from rewind.canon.redact import RedactionPolicy, redact_exchange
-from rewind.capture.exchange import Exchange, header
+from rewind.core.exchange import Exchange, header
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
 

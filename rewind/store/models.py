@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rewind.capture.exchange import Headers
+from rewind.core.exchange import Headers
 
 
 @dataclass(frozen=True)

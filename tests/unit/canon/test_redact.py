@@ -22,7 +22,7 @@ from rewind.canon.redact import (
     redact_text,
     redact_url,
 )
-from rewind.capture.exchange import Chunk, Exchange
+from rewind.core.exchange import Chunk, Exchange
 from rewind.errors import ConfigError
 
 KEY = "sk-live-4f9a8b7c6d5e"

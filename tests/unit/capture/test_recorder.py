@@ -5,8 +5,8 @@ from __future__ import annotations
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
-from rewind.capture.exchange import Exchange
 from rewind.capture.recorder import Recorder, StreamTap, to_exchange
+from rewind.core.exchange import Exchange
 
 
 def _flow(content_type: str = "application/json", body: bytes = b'{"ok":true}') -> http.HTTPFlow:

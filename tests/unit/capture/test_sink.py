@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rewind.capture.exchange import Exchange
 from rewind.capture.sink import BackgroundSink
+from rewind.core.exchange import Exchange
 
 
 def _ex(step: int) -> Exchange:

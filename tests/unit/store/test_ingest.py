@@ -10,7 +10,7 @@ import pytest
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import Provider
 from rewind.canon.redact import RedactionPolicy
-from rewind.capture.exchange import Chunk, Exchange
+from rewind.core.exchange import Chunk, Exchange
 from rewind.store.blobs import pack_path, read_blob, scan_pack
 from rewind.store.home import Home
 from rewind.store.index import Store
