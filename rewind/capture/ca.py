@@ -66,7 +66,7 @@ def ensure_ca(directory: Path, environ: dict[str, str] | None = None) -> tuple[C
 
 
 def _write_ca(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = _make_ca_cert(key)
     key_pem = key.private_bytes(
@@ -149,7 +149,7 @@ def write_bundle(files: CaFiles, environ: dict[str, str]) -> Path:
     return files.bundle
 
 
-def _atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)

@@ -24,6 +24,22 @@ from typing import IO, Any
 from rewind.errors import CommandNotFound
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+_USER_UMASK: list[int] = []
+
+
+def private_umask() -> None:
+    """Files Rewind creates are its owner's only (0600/0700); the agent keeps the user's umask."""
+    if not _USER_UMASK:
+        _USER_UMASK.append(os.umask(0o077))
+
+
+def user_umask() -> int:
+    """The umask the user started Rewind with."""
+    if _USER_UMASK:
+        return _USER_UMASK[0]
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 @dataclass
@@ -60,6 +76,7 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> Comman
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            umask=user_umask(),
         )
         adopt(child)
         out, err = _tee(child.stdout, sys.stdout), _tee(child.stderr, sys.stderr)

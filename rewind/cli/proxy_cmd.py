@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -42,17 +43,21 @@ EXPORTED = (
 @click.option("--name", help="A name for the session this proxy records.")
 @click.option("--route", "routes", multiple=True, metavar="HOST=URL", help="Route HOST to URL.")
 @click.option("--redact", multiple=True, metavar="REGEX", help="Extra body redaction pattern.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the proxy on 127.0.0.1 (0: any free port).")
 @click.pass_obj
 @click.pass_context
 def proxy_command(
-    ctx: click.Context, app: App, name: str | None, routes: tuple[str, ...], redact: tuple[str, ...]
+    ctx: click.Context, app: App, name: str | None, routes: tuple[str, ...], redact: tuple[str, ...],
+    port: int,
 ) -> None:
     """Run a recording proxy until Ctrl-C, for agents started by hand.
 
     In another shell, `eval "$(rewind env)"` wires that shell to this proxy.
     Everything it records goes into one session, saved when the proxy stops.
     """
-    req = request_from_options(("rewind", "proxy"), name, routes, redact, mode="proxy")
+    req = replace(request_from_options(("rewind", "proxy"), name, routes, redact, mode="proxy"),
+                  listen_port=port)
     state = app.home.root / STATE_FILE
     ctx.exit(report(record(app.home, req, body=lambda w, env: _serve(state, w, env))))
 

@@ -68,17 +68,34 @@ def request_from_options(
     )
 
 
+EXIT_STEPS_LOST = 6
+
+
 def report(outcome: RecordOutcome) -> int:
-    """Print the summary line; the exit code (CMD's, or 1 if steps were lost)."""
+    """Print the summary; the exit code: CMD's, or EXIT_STEPS_LOST if any exchange could
+    not be recorded (whatever CMD returned: a recording with holes must not pass)."""
     tally = outcome.tally
     click.echo(
         f"Session recorded: {outcome.session_id} ({tally.steps} steps, {tally.tokens} tokens)",
         err=True,
     )
-    if outcome.failures and outcome.result.exit_code == 0:
-        click.echo(f"rewind: {len(outcome.failures)} step(s) could not be recorded", err=True)
-        return 1
-    return outcome.result.exit_code
+    for problem in outcome.problems:
+        click.echo(f"rewind: WARNING: {problem}", err=True)
+    lost = sorted({gap.step for gap in outcome.gaps}) or outcome.failures
+    if not lost and not outcome.problems:
+        return outcome.result.exit_code
+    click.echo(
+        f"rewind: WARNING: {len(lost)} exchange(s) could NOT be recorded"
+        f"{_which(outcome)}; `rewind inspect {outcome.session_id}` shows the gaps "
+        f"(exit {EXIT_STEPS_LOST}; the command itself exited {outcome.result.exit_code})",
+        err=True,
+    )
+    return EXIT_STEPS_LOST
+
+
+def _which(outcome: RecordOutcome) -> str:
+    steps = sorted({gap.step for gap in outcome.gaps})
+    return f" (step {', '.join(map(str, steps))})" if steps else ""
 
 
 COMMANDS = [record_command]

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewind.canon.redact import RedactionPolicy, redact_text
+from rewind.canon.redact import RedactionPolicy
+from rewind.canon.redactor import Redactor
 from rewind.capture.ca import ensure_ca
 from rewind.capture.listeners import ListenerPorts
 from rewind.capture.master import ProxySpec, ProxyThread
@@ -26,10 +27,10 @@ from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.sink import BackgroundSink
 from rewind.capture.wiring import Listener, Wiring, agent_env, listeners_for
 from rewind.core.exchange import Exchange
-from rewind.store.home import Home
+from rewind.store.home import Home, ensure_home
 from rewind.store.ids import new_session_id
 from rewind.store.ingest import exchange_to_step
-from rewind.store.models import SessionStart, StepRecord
+from rewind.store.models import Gap, SessionStart, StepRecord
 from rewind.store.writer import SessionWriter
 
 REDACT_FILE = "redact.txt"
@@ -48,6 +49,7 @@ class RecordRequest:
     redact: tuple[str, ...] = ()
     mode: str = "record"
     parent_id: str | None = None
+    listen_port: int = 0  # the regular proxy's port; 0: any free one
 
 
 @dataclass
@@ -70,11 +72,18 @@ class RecordOutcome:
     result: CommandResult
     tally: Tally
     failures: list[str]
+    gaps: list[Gap] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # losses that are not exchanges
 
 
 def load_policy(home: Home, patterns: Sequence[str], environ: Mapping[str, str]) -> RedactionPolicy:
     """Built-in secret redaction plus ``--redact`` patterns and ``$REWIND_HOME/redact.txt``."""
     return RedactionPolicy.build([*patterns, *_file_patterns(home.root / REDACT_FILE)], environ)
+
+
+def load_redactor(home: Home, patterns: Sequence[str], environ: Mapping[str, str]) -> Redactor:
+    """A new session's redactor, starting from ``load_policy``: one per recording or replay."""
+    return Redactor(load_policy(home, patterns, environ))
 
 
 def _file_patterns(path: Path) -> list[str]:
@@ -92,26 +101,29 @@ def git_commit(cwd: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def session_start(req: RecordRequest, policy: RedactionPolicy) -> SessionStart:
-    """The session's opening record; secrets in the command line are redacted too."""
+def session_start(req: RecordRequest, redactor: Redactor) -> SessionStart:
+    """The session's opening record; secrets in the command line, upstreams and routes are
+    redacted too (and learned, so that they are scrubbed from everything recorded later)."""
+    for url in (*req.upstreams.values(), *req.routes.values()):
+        redactor.learn_request(url, ())
     return SessionStart(
         id=new_session_id(),
         name=req.name,
         mode=req.mode,
         started_at=time.time(),
-        command=tuple(redact_text(arg, policy) for arg in req.command),
+        command=redactor.redact_command(req.command),
         cwd=req.cwd,
         git_commit=git_commit(req.cwd),
         parent_id=req.parent_id,
-        upstreams=dict(req.upstreams),
-        routes=dict(req.routes),
+        upstreams={k: redactor.redact_text(v) for k, v in req.upstreams.items()},
+        routes={k: redactor.redact_text(v) for k, v in req.routes.items()},
         pid=os.getpid(),
     )
 
 
-def keep(ex: Exchange, writer: SessionWriter, policy: RedactionPolicy, tally: Tally) -> None:
-    """Redact, store and journal one exchange (on the sink thread)."""
-    step = exchange_to_step(ex, writer, writer.session_id, policy)
+def keep(ex: Exchange, writer: SessionWriter, redactor: Redactor, tally: Tally) -> None:
+    """Redact (learning its secrets), store and journal one exchange (on the sink thread)."""
+    step = exchange_to_step(ex, writer, writer.session_id, redactor)
     writer.add_step(step)
     tally.add(step)
 
@@ -133,42 +145,67 @@ def record(
 ) -> RecordOutcome:
     """Run ``body`` (by default the command) behind a recording proxy; always save.
 
-    ``ports`` is shared with any ``extra_addons`` that need to know the listeners."""
+    Everything that can fail before the agent runs (the command, the home, upstream
+    URLs, the CA, the proxy's ports) fails with no session left behind. ``ports`` is
+    shared with any ``extra_addons`` that need to know the listeners."""
     if body is None:
         resolve_command(req.command, req.environ, req.cwd)
         body = run_agent(req)
-    policy = load_policy(home, req.redact, req.environ)
+    ensure_home(home)
+    listeners = tuple(listeners_for(req.upstreams))
+    policy = load_redactor(home, req.redact, req.environ)
     ca, _ = ensure_ca(home.ca_dir, dict(req.environ))
     start = session_start(req, policy)
     writer = SessionWriter(home, start)
     tally = Tally()
-    sink = BackgroundSink(lambda ex: keep(ex, writer, policy, tally))
+    sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
     ports = ports or ListenerPorts()
-    recorder = Recorder(sink.submit, ports)
-    listeners = tuple(listeners_for(req.upstreams))
+    addons = [Recorder(sink.submit, ports), *extra_addons, Router(req.routes)]
+    proxy = ProxyThread(ProxySpec(home.ca_dir, listeners, addons, req.listen_port))
+    wiring = _start_or_abort(proxy, sink, writer)
     result = None
     try:
-        with running_proxy(home, listeners, [recorder, *extra_addons, Router(req.routes)]) as wiring:
-            ports.bind(wiring.listener_ports)
-            result = body(wiring, agent_env(req.environ, wiring, ca.bundle))
+        ports.bind(wiring.listener_ports)
+        result = body(wiring, agent_env(req.environ, wiring, ca.bundle))
     finally:
+        proxy.stop()
         failures = sink.close()
         _finish(writer, result, policy)
-    return RecordOutcome(start.id, result, tally, failures)
+    return RecordOutcome(start.id, result, tally, failures, list(writer.gaps), list(writer.problems))
 
 
-def _finish(writer: SessionWriter, result: CommandResult | None, policy: RedactionPolicy) -> None:
+def _start_or_abort(proxy: ProxyThread, sink: BackgroundSink, writer: SessionWriter) -> Wiring:
+    """The started proxy's wiring; if it cannot start, the session is discarded."""
+    try:
+        return proxy.start()
+    except BaseException:
+        proxy.stop()
+        sink.close()
+        writer.abort()
+        raise
+
+
+def store_exchange(ex: Exchange, writer: SessionWriter, policy: Any, tally: Tally) -> None:
+    """``keep`` one exchange; one that cannot be stored becomes a gap in the session
+    (and the sink reports it) instead of vanishing."""
+    try:
+        keep(ex, writer, policy, tally)
+    except Exception as exc:
+        writer.add_gap(ex.step, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _finish(writer: SessionWriter, result: CommandResult | None, redactor: Redactor) -> None:
     if result is None:
         writer.finish(None, b"", b"", time.time())
         return
-    stdout, stderr = (redact_output(out, policy) for out in (result.stdout, result.stderr))
+    stdout, stderr = (redact_output(out, redactor) for out in (result.stdout, result.stderr))
     writer.finish(result.exit_code, stdout, stderr, result.ended_at)
 
 
-def redact_output(data: bytes, policy: RedactionPolicy) -> bytes:
-    """A command's output with secrets masked, any bytes kept as they were."""
-    text = data.decode("utf-8", "surrogateescape")
-    return redact_text(text, policy).encode("utf-8", "surrogateescape")
+def redact_output(data: bytes, redactor: Redactor) -> bytes:
+    """A command's output with every secret of the session masked, any bytes kept as they were."""
+    return redactor.redact_output(data)
 
 
 @contextmanager

@@ -26,7 +26,8 @@ HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "keep-alive"
 
 
 class ReplayAddon:
-    """Serves one session's recorded answers to the agent."""
+    """Serves one session's recorded answers to the agent; ``notify`` gets each miss's
+    one-line headline (the full explanation is in the error body and ``engine.misses``)."""
 
     def __init__(
         self,
@@ -51,7 +52,7 @@ class ReplayAddon:
                 self.live += 1
             return
         if answer.miss is not None:
-            self.notify(answer.miss.text())
+            self.notify(answer.miss.headline())
         if answer.streamed:
             self._play_stream(flow, answer)
         else:
@@ -91,8 +92,13 @@ class ReplayAddon:
 def make_response(answer: Answer) -> http.Response:
     """The recorded response, with framing headers recomputed for the body sent."""
     headers = http.Headers(
-        [(k.encode(), v.encode()) for k, v in answer.headers if k.lower() not in HOP_HEADERS]
+        [(_raw(k), _raw(v)) for k, v in answer.headers if k.lower() not in HOP_HEADERS]
     )
     response = http.Response.make(answer.status, answer.body, headers)
     response.reason = answer.reason or response.reason
     return response
+
+
+def _raw(text: str) -> bytes:
+    """A recorded header's bytes, exactly as they came (undecodable ones included)."""
+    return text.encode("utf-8", "surrogateescape")

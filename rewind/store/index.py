@@ -1,16 +1,14 @@
-"""The DuckDB index, opened briefly under a lock, and the fold of journals into it.
+"""The DuckDB index, opened briefly under a lock, and what it answers.
 
 Every open of ``index.duckdb`` happens while holding an exclusive ``flock`` on
 ``index.lock``, lasts one short operation, and is closed at once; recorders never open
-it. Each open first applies pending migrations, then *folds* every journal:
-upserts its session row, bulk-loads its steps and blob references with ``read_json``,
-and deletes the journal once the session is over (finished, or its recorder is dead).
-Folding is idempotent, so a live journal is simply folded again by the next reader.
+it. Each open first applies pending migrations, then folds the per-session records
+(``rewind.store.fold``). The index is a cache of the files: when it is missing (while
+sealed sessions exist) or damaged, every command says so and names
+``rewind doctor --repair``, which rebuilds it from the files.
 
-A journal is deleted only after its rows are committed to ``index.duckdb`` by the
-process holding the lock. A home that does not exist yet is read from an empty
-in-memory index, and nothing is folded into that: journals that appear meanwhile (a
-recorder creating the home) would be deleted with their rows in no file at all.
+A home that does not exist yet is read from an empty in-memory index, and nothing is
+folded into that.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import fcntl
 import itertools
 import json
 import os
-import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,104 +36,147 @@ from rewind.errors import (
     StoreCorrupt,
     StoreError,
 )
-from rewind.store.blobs import BlobRef, read_blob
+from rewind.store.blobs import BlobReader, BlobRef
+from rewind.store.fold import Warn, fold_all
 from rewind.store.home import Home
-from rewind.store.journal import (
-    BLOB_COLUMNS,
-    BLOBS_FILE,
-    STEP_COLUMNS,
-    STEPS_FILE,
-    SessionEnd,
-    read_end,
-    read_start,
-)
+from rewind.store.journal import OBJECT_COLUMNS, SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
-from rewind.store.models import SessionInfo, SessionStart, StepRecord
+from rewind.store.models import Gap, SessionInfo, StepRecord
 
 LOCK_TIMEOUT = 30.0
-# A folded journal is renamed to journal/.<sid>.folded before it is deleted.
-TRASH_PREFIX = "."
+REPAIR = "rewind doctor --repair"
 Conn = duckdb.DuckDBPyConnection
 # What DuckDB raises for a wrong query (our bug), as opposed to a damaged file.
 QUERY_ERRORS = (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError)
 
 SESSIONS_SQL = """
 SELECT s.* EXCLUDE (pid), coalesce(t.steps, 0) AS steps,
-       coalesce(t.input_tokens, 0) AS input_tokens, coalesce(t.output_tokens, 0) AS output_tokens
+       coalesce(t.input_tokens, 0) AS input_tokens, coalesce(t.output_tokens, 0) AS output_tokens,
+       coalesce(g.lost, 0) AS lost
 FROM sessions s LEFT JOIN (
     SELECT session_id, count(*) AS steps, sum(input_tokens) AS input_tokens,
            sum(output_tokens) AS output_tokens
     FROM steps GROUP BY session_id
 ) t ON t.session_id = s.id
+LEFT JOIN (SELECT session_id, count(*) AS lost FROM gaps GROUP BY session_id) g ON g.session_id = s.id
 """
+
+
+def warn_stderr(message: str) -> None:
+    print(f"rewind: warning: {message}", file=sys.stderr, flush=True)
 
 
 class Store:
     """Read access to the sessions under a home; each call is one short index open."""
 
-    def __init__(self, home: Home, *, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    def __init__(self, home: Home, *, lock_timeout: float = LOCK_TIMEOUT, warn: Warn = warn_stderr) -> None:
         self.home = home
         self.lock_timeout = lock_timeout
+        self.warn = warn
 
-    def sessions(self) -> list[SessionInfo]:
-        """Every session, newest first, with step counts and token totals."""
+    def sessions(
+        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
+    ) -> list[SessionInfo]:
+        """Sessions newest first, optionally only ``name``'s, started at or after ``since``."""
+        where, params = _filters(name, since)
+        tail = f"{where} ORDER BY s.started_at DESC, s.id" + (f" LIMIT {int(limit)}" if limit else "")
         with self._open() as conn:
-            return _session_infos(conn, "ORDER BY s.started_at DESC, s.id", [])
+            return session_infos(conn, tail, params)
 
     def session(self, ref: str) -> SessionInfo:
         """The session ``ref`` names: a full id, a unique id prefix, or a name (newest)."""
         with self._open() as conn:
-            return _session_info(conn, resolve(conn, ref))
+            return session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
 
     def steps(self, session_id: str) -> list[StepRecord]:
         """The steps of one session, ordered by step number."""
         with self._open() as conn:
-            return _steps(conn, session_id)
+            return [step_from_row(row) for row in step_rows(conn, session_id)]
+
+    def gaps(self, session_id: str) -> list[Gap]:
+        """The exchanges of one session that could not be stored."""
+        with self._open() as conn:
+            rows = conn.execute(
+                "SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [session_id]
+            ).fetchall()
+        return [Gap(step, reason) for step, reason in rows]
 
     def blob(self, sha: str) -> bytes:
         """The raw bytes of blob ``sha``, hash verified."""
         with self._open() as conn:
-            refs = _blob_refs(conn, [sha])
+            refs = blob_refs(conn, [sha])
         if sha not in refs:
             raise BlobMissing(f"blob {sha} is not in the store")
-        return read_blob(self.home.packs_dir, refs[sha])
+        return BlobReader(self.home.root, refs.get).get(refs[sha])
 
     def load(self, ref: str) -> tuple[SessionInfo, list[StepRecord], dict[str, bytes]]:
         """A session, its steps and every blob they (and its stdout/stderr) refer to."""
         with self._open() as conn:
-            info = _session_info(conn, resolve(conn, ref))
-            steps = _steps(conn, info.id)
+            info = session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
+            steps = [step_from_row(row) for row in step_rows(conn, info.id)]
             uses = blob_uses(info, steps)
-            refs = _blob_refs(conn, list(uses))
-        return info, steps, _read_blobs(self.home.packs_dir, uses, refs)
+            refs = blob_refs(conn, list(uses))
+        return info, steps, read_blobs(self.home.root, uses, refs)
 
     def fold(self) -> None:
-        """Fold every journal into the index now (any open does this first)."""
+        """Fold every per-session record into the index now (any open does this first)."""
         with self._open():
             pass
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[Conn]:
-        with open_index(self.home, self.lock_timeout) as conn:
+        with open_index(self.home, self.lock_timeout, self.warn) as conn:
             yield conn
 
 
-@contextlib.contextmanager
-def open_index(home: Home, lock_timeout: float = LOCK_TIMEOUT) -> Iterator[Conn]:
-    """The migrated index, open while the lock is held, with every journal folded first.
+def _filters(name: str | None, since: float | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if name is not None:
+        clauses.append("s.name = ?")
+        params.append(name)
+    if since is not None:
+        clauses.append("s.started_at >= ?")
+        params.append(since)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
-    If there is no home, an empty in-memory index and no fold: the home may appear
-    right after we looked, with finished journals in it, and folding those into a
-    throwaway database would delete them while their sessions are nowhere on disk.
+
+@contextlib.contextmanager
+def open_index(
+    home: Home, lock_timeout: float = LOCK_TIMEOUT, warn: Warn = warn_stderr, *, rebuild: bool = False
+) -> Iterator[Conn]:
+    """The migrated index, open while the lock is held, with every record folded first.
+
+    A missing index is created only for a home with no sealed session (a new home) or
+    when ``rebuild`` is asked for (``rewind doctor --repair``).
     """
     if not home.root.is_dir():
         with _attached(":memory:") as conn:
             yield conn
         return
     with _locked(home.lock_path, lock_timeout), _duckdb_errors(home):
+        if not rebuild:
+            _check_index_present(home)
         with _attached(str(home.index_path)) as conn:
-            fold_all(conn, home)
+            private_files(home.index_path)
+            fold_all(conn, home, warn)
             yield conn
+
+
+def _check_index_present(home: Home) -> None:
+    if home.index_path.exists() or not any(home.sessions_dir.glob(f"*{SEALED_SUFFIX}")):
+        return
+    raise StoreCorrupt(
+        f"the index {home.index_path} is missing, but {home.sessions_dir} holds recorded sessions",
+        hint=f"rebuild it from the files: {REPAIR}",
+    )
+
+
+def private_files(index_path: Path) -> None:
+    """The index and its write-ahead log readable by their owner only."""
+    for path in (index_path, index_path.with_name(index_path.name + ".wal")):
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
 
 
 @contextlib.contextmanager
@@ -214,12 +255,16 @@ def _duckdb_errors(home: Home) -> Iterator[None]:
         # An internal error can invalidate the whole instance. Close it now, while the
         # lock is still held: left to the garbage collector, a file it still had
         # attached would be checkpointed later, under another process's feet.
-        with _INSTANCE_LOCK:
-            for instance in _INSTANCE.values():
-                with contextlib.suppress(duckdb.Error):
-                    instance.close()
-            _INSTANCE.clear()
+        close_instance()
         raise _store_error(e, home) from None
+
+
+def close_instance() -> None:
+    with _INSTANCE_LOCK:
+        for instance in _INSTANCE.values():
+            with contextlib.suppress(duckdb.Error):
+                instance.close()
+        _INSTANCE.clear()
 
 
 def _store_error(e: duckdb.Error, home: Home) -> StoreError:
@@ -230,151 +275,12 @@ def _store_error(e: duckdb.Error, home: Home) -> StoreError:
     if isinstance(e, QUERY_ERRORS):
         return StoreError(f"a query on the index {home.index_path} failed: {detail}",
                           hint="this is a bug in Rewind; please report it")
-    return StoreCorrupt(
-        f"the index {home.index_path} is unreadable: {detail}",
-        hint=f"move it aside (mv {home.index_path} {home.index_path}.bad) and run again: "
-        f"a new index is created and sessions whose journals remain in "
-        f"{home.journal_dir} are folded into it; other sessions stay in the old file",
-    )
+    return StoreCorrupt(f"the index {home.index_path} is damaged: {detail}",
+                        hint=f"rebuild it from the files: {REPAIR}")
 
 
 def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-# -- the fold ---------------------------------------------------------------------------
-
-
-def fold_all(conn: Conn, home: Home) -> None:
-    """Fold every journal under ``home`` into the index file ``conn`` uses.
-
-    Call it only on ``index.duckdb`` with the lock held (``open_index`` does): folding
-    deletes the journals of finished sessions.
-    """
-    if not home.journal_dir.is_dir():
-        return
-    if _database_path(conn) is None:
-        raise StoreError("refusing to fold journals into an in-memory index",
-                         hint="this is a bug in Rewind; please report it")
-    for journal in sorted(home.journal_dir.iterdir()):
-        if journal.name.startswith(TRASH_PREFIX):
-            shutil.rmtree(journal, ignore_errors=True)  # a fold killed while deleting
-        else:
-            fold_journal(conn, journal)
-
-
-def _database_path(conn: Conn) -> str | None:
-    row = conn.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchone()
-    return None if row is None or row[0] is None else str(row[0])
-
-
-def fold_journal(conn: Conn, journal: Path) -> str | None:
-    """Fold one journal; delete it if its session is over. Returns the status folded.
-
-    Only with the lock held on the index ``conn`` uses (see ``fold_all``).
-    """
-    start = read_start(journal)
-    if start is None:
-        return None
-    end = read_end(journal)
-    status = session_status(start, end)
-    with _journal_errors(journal), _transaction(conn):
-        _upsert_session(conn, start, status, end)
-        _bulk_load(conn, "steps", journal / STEPS_FILE, STEP_COLUMNS, ("session_id", "step"))
-        _bulk_load(conn, "blobs", journal / BLOBS_FILE, BLOB_COLUMNS, ("sha",))
-    if status != "recording":
-        _discard(journal)
-    return status
-
-
-def _discard(journal: Path) -> None:
-    """Delete a folded journal, renaming it out of the way first.
-
-    ``rmtree`` interrupted half-way (Ctrl-C, ``kill -9``) could leave ``session.json``
-    without ``end.json``: the next fold would turn a complete session into an
-    interrupted one. A renamed journal is never folded again, only deleted.
-    """
-    trash = journal.with_name(f"{TRASH_PREFIX}{journal.name}.folded")
-    try:
-        os.rename(journal, trash)
-    except OSError:
-        return  # gone already, or a leftover trash of the same name: the next fold retries
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def session_status(start: SessionStart, end: SessionEnd | None) -> str:
-    """complete (end.json written), recording (recorder alive) or interrupted."""
-    if end is not None:
-        return "complete"
-    return "recording" if pid_alive(start.pid) else "interrupted"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (a zombie counts until it is reaped)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def _journal_errors(journal: Path) -> Iterator[None]:
-    try:
-        yield
-    except duckdb.Error as e:
-        raise StoreCorrupt(
-            f"the journal {journal} cannot be folded: {_first_line(e)}",
-            hint=f"move {journal} out of the store; the other sessions are unaffected",
-        ) from None
-
-
-@contextlib.contextmanager
-def _transaction(conn: Conn) -> Iterator[None]:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _upsert_session(conn: Conn, start: SessionStart, status: str, end: SessionEnd | None) -> None:
-    row = _session_row(start, status, end)
-    names = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    conn.execute(f"INSERT OR REPLACE INTO sessions ({names}) VALUES ({marks})", list(row.values()))
-
-
-def _session_row(start: SessionStart, status: str, end: SessionEnd | None) -> dict[str, Any]:
-    row: dict[str, Any] = dict(vars(start), status=status)
-    for key in ("command", "upstreams", "routes"):
-        row[key] = json.dumps(row[key])
-    row.update(vars(end) if end is not None else {})
-    return row
-
-
-def _bulk_load(
-    conn: Conn, table: str, path: Path, columns: dict[str, str], key: tuple[str, ...]
-) -> None:
-    """``INSERT OR REPLACE`` every whole line of a JSON-lines file; torn lines are skipped."""
-    if not path.is_file():
-        return
-    spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
-    not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
-    conn.execute(
-        f"INSERT OR REPLACE INTO {table} BY NAME SELECT DISTINCT ON ({', '.join(key)}) * "
-        f"FROM read_json(?, format = 'newline_delimited', columns = {spec}, "
-        f"ignore_errors = true) WHERE {not_null}",
-        [str(path)],
-    )
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -404,11 +310,7 @@ def _pick(ref: str, rows: list[tuple[Any, ...]]) -> str:
                            hint="give more characters of the id")
 
 
-def _session_info(conn: Conn, session_id: str) -> SessionInfo:
-    return _session_infos(conn, "WHERE s.id = ?", [session_id])[0]
-
-
-def _session_infos(conn: Conn, tail: str, params: list[Any]) -> list[SessionInfo]:
+def session_infos(conn: Conn, tail: str, params: list[Any]) -> list[SessionInfo]:
     rows = _dicts(conn.execute(f"{SESSIONS_SQL} {tail}", params))
     return [_to_session_info(row) for row in rows]
 
@@ -420,20 +322,24 @@ def _to_session_info(row: dict[str, Any]) -> SessionInfo:
     return SessionInfo(**row)
 
 
-def _steps(conn: Conn, session_id: str) -> list[StepRecord]:
+def step_rows(conn: Conn, session_id: str) -> list[dict[str, Any]]:
+    """A session's step rows, JSON columns parsed, as the journal holds them."""
     names = ", ".join(STEP_COLUMNS)
-    cursor = conn.execute(
-        f"SELECT {names} FROM steps WHERE session_id = ? ORDER BY step", [session_id]
-    )
-    return [step_from_row(row) for row in _dicts(cursor)]
+    cursor = conn.execute(f"SELECT {names} FROM steps WHERE session_id = ? ORDER BY step", [session_id])
+    rows = _dicts(cursor)
+    for row in rows:
+        for key in ("request_headers", "response_headers", "chunks"):
+            row[key] = None if row[key] is None else json.loads(row[key])
+    return rows
 
 
 def step_from_row(row: dict[str, Any]) -> StepRecord:
-    """A ``StepRecord`` from a steps row (JSON columns still as text)."""
-    for key in ("request_headers", "response_headers", "chunks"):
-        value = json.loads(row[key]) if row[key] is not None else None
-        row[key] = None if value is None else tuple(tuple(pair) for pair in value)
-    row["response_headers"] = row["response_headers"] or ()
+    """A ``StepRecord`` from a step row (JSON columns parsed)."""
+    row = dict(row)
+    row["request_headers"] = decode_headers(row["request_headers"])
+    row["response_headers"] = decode_headers(row["response_headers"] or [])
+    chunks = row["chunks"]
+    row["chunks"] = None if chunks is None else tuple((float(t), int(n)) for t, n in chunks)
     return StepRecord(**row)
 
 
@@ -442,10 +348,17 @@ def _dicts(cursor: Conn) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _blob_refs(conn: Conn, shas: list[str]) -> dict[str, BlobRef]:
-    names = ", ".join(BLOB_COLUMNS)
-    rows = conn.execute(f"SELECT {names} FROM blobs WHERE sha = ANY(?)", [shas]).fetchall()
-    return {row[0]: BlobRef(*row) for row in rows}
+def blob_refs(conn: Conn, shas: list[str]) -> dict[str, BlobRef]:
+    """References for ``shas`` and, transitively, for the bases they are coded against."""
+    names = ", ".join(OBJECT_COLUMNS)
+    refs: dict[str, BlobRef] = {}
+    wanted = set(shas)
+    while wanted:
+        rows = conn.execute(f"SELECT {names} FROM objects WHERE sha = ANY(?)", [sorted(wanted)]).fetchall()
+        found = {row[0]: BlobRef(*row) for row in rows}
+        refs.update(found)
+        wanted = {r.base for r in found.values() if r.base is not None and r.base not in refs}
+    return refs
 
 
 def blob_uses(info: SessionInfo, steps: list[StepRecord]) -> dict[str, str]:
@@ -461,13 +374,16 @@ def blob_uses(info: SessionInfo, steps: list[StepRecord]) -> dict[str, str]:
     return uses
 
 
-def _read_blobs(packs: Path, uses: dict[str, str], refs: dict[str, BlobRef]) -> dict[str, bytes]:
+def read_blobs(root: Path, uses: dict[str, str], refs: dict[str, BlobRef]) -> dict[str, bytes]:
+    """The verified bytes of every blob in ``uses``; an error naming the first bad one."""
+    reader = BlobReader(root, refs.get)
     blobs: dict[str, bytes] = {}
     for sha, label in uses.items():
         if sha not in refs:
-            raise BlobMissing(f"{label}: blob {sha} is not in the store")
+            raise BlobMissing(f"{label}: blob {sha} is not in the store",
+                              hint="`rewind doctor` lists what is damaged")
         try:
-            blobs[sha] = read_blob(packs, refs[sha])
+            blobs[sha] = reader.get(refs[sha])
         except (BlobMissing, BlobCorrupt) as e:
-            raise type(e)(f"{label}: {e}") from None
+            raise type(e)(f"{label}: {e}", hint="`rewind doctor` lists what is damaged") from None
     return blobs

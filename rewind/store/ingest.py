@@ -8,6 +8,7 @@ returned step to ``SessionWriter.add_step``.
 from __future__ import annotations
 
 from dataclasses import asdict
+from urllib.parse import urlsplit
 
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import (
@@ -18,16 +19,18 @@ from rewind.canon.providers import (
     is_llm_call,
 )
 from rewind.canon.redact import RedactionPolicy, redact_exchange
+from rewind.canon.redactor import Redactor
 from rewind.core.exchange import Exchange, header
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
 
 
 def exchange_to_step(
-    ex: Exchange, writer: SessionWriter, session_id: str, policy: RedactionPolicy
+    ex: Exchange, writer: SessionWriter, session_id: str, redaction: Redactor | RedactionPolicy
 ) -> StepRecord:
-    """Redact ``ex``, store its bodies as blobs and describe it as a step."""
-    red = redact_exchange(ex, policy)
+    """Redact ``ex`` (with a session's redactor, which learns its secrets, or a bare policy),
+    store its bodies as blobs and describe it as a step."""
+    red = _redacted(ex, redaction)
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
     usage = asdict(extract_usage(provider, red.response_body, content_type))
@@ -37,7 +40,8 @@ def exchange_to_step(
         method=red.method, url=red.url, started_at=red.started_at,
         fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
                                 provider),
-        request_headers=red.request_headers, request_sha=writer.put_blob(red.request_body),
+        request_headers=red.request_headers,
+        request_sha=writer.put_blob(red.request_body, chain_of(red, "request")),
         provider=_name(provider),
         model=extract_model(provider, red.path, red.request_body, red.response_body),
         status=red.status, reason=red.reason, error=red.error,
@@ -45,6 +49,12 @@ def exchange_to_step(
         latency_ms=red.latency_ms, ttft_ms=_ttft(red), streamed=red.streamed,
         chunks=_chunks(red), **usage,
     )
+
+
+def _redacted(ex: Exchange, redaction: Redactor | RedactionPolicy) -> Exchange:
+    if isinstance(redaction, Redactor):
+        return redaction.redact_exchange(ex)
+    return redact_exchange(ex, redaction)
 
 
 def _name(provider: Provider | None) -> str | None:
@@ -55,7 +65,12 @@ def _response_sha(red: Exchange, writer: SessionWriter) -> str | None:
     """No blob when no response came back at all."""
     if red.status is None and not red.response_body:
         return None
-    return writer.put_blob(red.response_body)
+    return writer.put_blob(red.response_body, chain_of(red, "response"))
+
+
+def chain_of(red: Exchange, part: str) -> str:
+    """Bodies of one endpoint form a delta chain: an agent resends its conversation."""
+    return f"{part} {red.method} {red.host}{urlsplit(red.url).path}"
 
 
 def _ttft(red: Exchange) -> float | None:

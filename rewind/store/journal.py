@@ -1,35 +1,53 @@
-"""The per-session journal: how a recording reaches disk without ever opening DuckDB.
+"""Per-session records: how a recording reaches disk without ever opening DuckDB.
 
-``journal/<sid>/`` holds, written by the recording process only:
+While a session is recorded, ``sessions/<sid>/`` holds (written by its recorder only):
 
     session.json   the ``SessionStart`` (and ``journal_version``), written atomically
+    live.lock      flock'ed by the recorder for as long as it records
     steps.jsonl    one JSON object per step, the columns of the ``steps`` table
-    blobs.jsonl    one JSON object per blob, the columns of the ``blobs`` table
-    end.json       exit code, end time, stdout/stderr blob shas, written atomically last
+    objects.jsonl  one JSON object per object this session wrote into a pack
+    gaps.jsonl     one JSON object per exchange that could not be stored (step, reason)
+    end.json       exit code, end time, stdout/stderr shas, written atomically last
 
 Each line is one ``write()`` on an ``O_APPEND`` descriptor, so a ``kill -9`` leaves at
-most a torn last line, which the fold skips. A blob's pack record and its blobs.jsonl
-line are written before any step line that refers to the blob.
+most a torn last line. Once the session is over (``end.json``, or nobody holds
+``live.lock``) the next fold *seals* it: one zstd-compressed file ``sessions/<sid>.rws``
+holding the same records, one JSON object per line, each tagged with ``"record"``
+(``start``, ``step``, ``object``, ``gap``, ``skipped``, ``end``, ``status``). Sealed
+records are what the index is rebuilt from (``rewind doctor --repair``).
+
+Reading validates every line: a torn, garbage, incomplete or wrongly typed line is
+skipped and reported (file and line number), never loaded.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
+from rewind.core.exchange import Headers
 from rewind.store.blobs import BlobRef, write_all
-from rewind.store.models import SessionStart, StepRecord
+from rewind.store.models import Gap, SessionStart, StepRecord
 
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
 SESSION_FILE = "session.json"
+LIVE_LOCK = "live.lock"
 STEPS_FILE = "steps.jsonl"
-BLOBS_FILE = "blobs.jsonl"
+OBJECTS_FILE = "objects.jsonl"
+GAPS_FILE = "gaps.jsonl"
 END_FILE = "end.json"
+SEALED_SUFFIX = ".rws"
 
-# Column name -> DuckDB type of a steps.jsonl / blobs.jsonl line, in StepRecord order.
+# Column name -> DuckDB type of a step line, in StepRecord order.
 STEP_COLUMNS: dict[str, str] = {
     "session_id": "VARCHAR",
     "step": "INTEGER",
@@ -56,13 +74,16 @@ STEP_COLUMNS: dict[str, str] = {
     "cache_read_tokens": "BIGINT",
     "cache_write_tokens": "BIGINT",
 }
-BLOB_COLUMNS: dict[str, str] = {
+OBJECT_COLUMNS: dict[str, str] = {
     "sha": "VARCHAR",
     "pack": "VARCHAR",
     "data_offset": "BIGINT",
     "data_length": "BIGINT",
     "raw_size": "BIGINT",
+    "base": "VARCHAR",
 }
+GAP_COLUMNS: dict[str, str] = {"session_id": "VARCHAR", "step": "INTEGER", "reason": "VARCHAR"}
+_SHA = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -75,86 +96,423 @@ class SessionEnd:
     stderr_sha: str | None = None
 
 
-def step_line(rec: StepRecord) -> bytes:
-    """One steps.jsonl line: headers and chunks as nested JSON arrays."""
+@dataclass(frozen=True)
+class Skipped:
+    """A line that could not be read, and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def text(self) -> str:
+        return f"{self.file}, line {self.line}: {self.reason}; skipped"
+
+
+@dataclass
+class SessionRecord:
+    """Everything one session's files say, validated."""
+
+    start: SessionStart
+    steps: list[dict[str, Any]] = field(default_factory=list)  # step rows, JSON-ready
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    end: SessionEnd | None = None
+    skipped: list[Skipped] = field(default_factory=list)
+    status: str = "recording"
+
+
+# -- lossless text ------------------------------------------------------------------------
+
+
+def encode_text(value: str) -> str | dict[str, str]:
+    """A header name or value for JSON: itself if it is UTF-8, else its bytes in base64.
+
+    Headers arrive as text with undecodable bytes kept as surrogate escapes; those bytes
+    go back out unchanged on replay.
+    """
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(raw).decode("ascii")}
+
+
+def decode_text(value: Any) -> str:
+    """The inverse of ``encode_text``; ``ValueError`` for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("b64"), str):
+        return base64.b64decode(value["b64"], validate=True).decode("utf-8", "surrogateescape")
+    raise ValueError("not a header text")
+
+
+def encode_headers(headers: Headers) -> list[list[Any]]:
+    return [[encode_text(k), encode_text(v)] for k, v in headers]
+
+
+def decode_headers(value: Any) -> Headers:
+    if not isinstance(value, list):
+        raise ValueError("headers are not a list")
+    return tuple((decode_text(pair[0]), decode_text(pair[1])) for pair in value if _is_pair(pair))
+
+
+def _is_pair(pair: Any) -> bool:
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ValueError("a header is not a [name, value] pair")
+    return True
+
+
+def plain_text(value: str | None) -> str | None:
+    """Text DuckDB can hold: undecodable bytes (surrogate escapes) shown as ``\\xNN``."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+# -- lines ---------------------------------------------------------------------------------
+
+
+def step_row(rec: StepRecord) -> dict[str, Any]:
+    """A step as a JSON-ready row: headers lossless, chunks as [t_ms, length] pairs."""
     row = {f.name: getattr(rec, f.name) for f in fields(rec)}
-    return _line(row)
+    row["request_headers"] = encode_headers(rec.request_headers)
+    row["response_headers"] = encode_headers(rec.response_headers)
+    row["chunks"] = None if rec.chunks is None else [list(c) for c in rec.chunks]
+    for key in ("url", "reason", "error"):
+        row[key] = plain_text(row[key])
+    return row
 
 
-def blob_line(ref: BlobRef) -> bytes:
-    """One blobs.jsonl line."""
-    return _line(asdict(ref))
+def line(row: dict[str, Any]) -> bytes:
+    return (json.dumps(row, separators=(",", ":")) + "\n").encode()
 
 
-def read_start(journal: Path) -> SessionStart | None:
-    """The session.json of a journal; ``None`` if absent, torn or of an unknown version."""
-    raw = _read_json(journal / SESSION_FILE)
-    if raw is None or raw.pop("journal_version", None) != JOURNAL_VERSION:
+# -- validation ------------------------------------------------------------------------------
+
+_NUMBER = (int, float)
+_REQUIRED_STEP: dict[str, tuple[type, ...]] = {
+    "session_id": (str,), "step": (int,), "kind": (str,), "method": (str,), "url": (str,),
+    "started_at": _NUMBER, "fingerprint": (str,), "request_headers": (list,),
+    "request_sha": (str,), "streamed": (bool,),
+}
+_OPTIONAL_STEP: dict[str, tuple[type, ...]] = {
+    "provider": (str,), "model": (str,), "status": (int,), "reason": (str,), "error": (str,),
+    "response_headers": (list,), "response_sha": (str,), "latency_ms": _NUMBER,
+    "ttft_ms": _NUMBER, "chunks": (list,), "input_tokens": (int,), "output_tokens": (int,),
+    "cache_read_tokens": (int,), "cache_write_tokens": (int,),
+}
+
+
+def check_step(row: Any, session_id: str) -> dict[str, Any]:
+    """A valid step row (unknown keys dropped), or ``ValueError`` saying what is wrong."""
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    out = {k: _typed(row, k, kinds, required=True) for k, kinds in _REQUIRED_STEP.items()}
+    out.update({k: _typed(row, k, kinds, required=False) for k, kinds in _OPTIONAL_STEP.items()})
+    if out["session_id"] != session_id:
+        raise ValueError(f"belongs to session {out['session_id']!r}")
+    _check_step_values(out)
+    return out
+
+
+def _typed(row: dict[str, Any], key: str, kinds: tuple[type, ...], required: bool) -> Any:
+    value = row.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"field {key!r} is missing")
         return None
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        raise ValueError(f"field {key!r} has the wrong type")
+    return value
+
+
+def _check_step_values(row: dict[str, Any]) -> None:
+    if row["step"] < 1:
+        raise ValueError("step numbers start at 1")
+    for key in ("request_sha", "response_sha"):
+        if row[key] is not None and not _SHA.fullmatch(row[key]):
+            raise ValueError(f"field {key!r} is not a sha256")
+    decode_headers(row["request_headers"])
+    decode_headers(row["response_headers"] or [])
+    for pair in row["chunks"] or []:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, _NUMBER) for x in pair)):
+            raise ValueError("field 'chunks' is not a list of [t_ms, length]")
+
+
+def check_object(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    out = {k: row.get(k) for k in OBJECT_COLUMNS}
+    kinds = {"sha": str, "pack": str, "data_offset": int, "data_length": int, "raw_size": int}
+    for key, kind in kinds.items():
+        if not isinstance(out[key], kind) or isinstance(out[key], bool):
+            raise ValueError(f"field {key!r} is missing or has the wrong type")
+    sha, base, pack = str(out["sha"]), out["base"], str(out["pack"])
+    if not _SHA.fullmatch(sha) or (base is not None and not _SHA.fullmatch(str(base))):
+        raise ValueError("not a sha256")
+    if not pack.startswith(("objects/", "packs/")) or ".." in pack:
+        raise ValueError("pack is not a pack path under the home")
+    return out
+
+
+def check_gap(row: Any, session_id: str) -> dict[str, Any]:
+    if not isinstance(row, dict) or not isinstance(row.get("step"), int) or isinstance(row.get("step"), bool):
+        raise ValueError("not a gap record")
+    return {"session_id": session_id, "step": row["step"], "reason": str(row.get("reason") or "")}
+
+
+Rows = list[dict[str, Any]]
+
+
+def read_jsonl(path: Path, check: Callable[[Any], dict[str, Any]], live: bool) -> tuple[Rows, list[Skipped]]:
+    """The valid rows of a JSON-lines file and the lines skipped. A live journal's
+    unterminated last line is being written right now: not an error."""
     try:
-        return SessionStart(**{**raw, "command": tuple(raw.get("command", ()))})
-    except TypeError:  # fields this Rewind does not know
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], []
+    lines = data.split(b"\n")
+    if live and lines and lines[-1]:
+        lines = lines[:-1]
+    rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    for number, raw in enumerate(lines, 1):
+        _parse_line(raw, number, str(path), check, rows, skipped)
+    return rows, skipped
+
+
+def _parse_line(
+    raw: bytes, number: int, where: str, check: Callable[[Any], dict[str, Any]],
+    rows: list[dict[str, Any]], skipped: list[Skipped],
+) -> None:
+    if not raw.strip():
+        return
+    try:
+        rows.append(check(json.loads(raw)))
+    except (ValueError, TypeError, KeyError, RecursionError) as e:
+        skipped.append(Skipped(where, number, _reason(e)))
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return "not JSON (torn or garbage)"
+    return str(e) or type(e).__name__
+
+
+def parse_start(raw: Any) -> SessionStart | None:
+    """A ``SessionStart`` from its JSON; ``None`` if torn, foreign or of another version."""
+    if not isinstance(raw, dict) or raw.get("journal_version") != JOURNAL_VERSION:
         return None
-
-
-def read_end(journal: Path) -> SessionEnd | None:
-    """The end.json of a journal, if the recording finished."""
-    raw = _read_json(journal / END_FILE)
+    values = {f.name: raw[f.name] for f in fields(SessionStart) if f.name in raw}
     try:
-        return None if raw is None else SessionEnd(**raw)
+        start = SessionStart(**{**values, "command": tuple(values.get("command", ()))})
     except TypeError:
         return None
+    return start if _start_ok(start) else None
+
+
+def _start_ok(start: SessionStart) -> bool:
+    return (isinstance(start.id, str) and bool(re.fullmatch(r"[0-9a-f]{6,64}", start.id))
+            and isinstance(start.started_at, (int, float)) and isinstance(start.mode, str)
+            and all(isinstance(a, str) for a in start.command) and isinstance(start.cwd, str))
+
+
+def parse_end(raw: Any) -> SessionEnd | None:
+    if not isinstance(raw, dict):
+        return None
+    ended_at, code = raw.get("ended_at"), raw.get("exit_code")
+    if not isinstance(ended_at, (int, float)) or not (code is None or isinstance(code, int)):
+        return None
+    out, err = raw.get("stdout_sha"), raw.get("stderr_sha")
+    return SessionEnd(code, float(ended_at), _sha_or_none(out), _sha_or_none(err))
+
+
+def _sha_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and _SHA.fullmatch(value) else None
+
+
+# -- a live journal ----------------------------------------------------------------------------
+
+
+def read_journal(journal: Path, live: bool) -> SessionRecord | None:
+    """A journal directory's validated contents; ``None`` while ``session.json`` is absent."""
+    start = parse_start(_read_json(journal / SESSION_FILE))
+    if start is None:
+        return None
+    record = SessionRecord(start, end=parse_end(_read_json(journal / END_FILE)))
+    live = live and record.end is None
+    record.steps, bad = read_jsonl(journal / STEPS_FILE, lambda r: check_step(r, start.id), live)
+    record.objects, bad2 = read_jsonl(journal / OBJECTS_FILE, check_object, live)
+    record.gaps, bad3 = read_jsonl(journal / GAPS_FILE, lambda r: check_gap(r, start.id), live)
+    record.skipped = [*bad, *bad2, *bad3]
+    return record
+
+
+def is_live(journal: Path) -> bool:
+    """Whether a recorder holds this journal's lock (works across PID namespaces)."""
+    try:
+        fd = os.open(journal / LIVE_LOCK, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class JournalWriter:
-    """Appends to one session's journal; used by one recording process."""
+    """Appends to one session's journal; used by one recording process, which holds its
+    ``live.lock`` until ``close``."""
 
     def __init__(self, journal: Path, start: SessionStart) -> None:
-        journal.mkdir(parents=True, exist_ok=True)
+        journal.parent.mkdir(mode=0o700, exist_ok=True)
+        journal.mkdir(mode=0o700)
         self.dir = journal
-        head = {"journal_version": JOURNAL_VERSION, **asdict(start)}
-        write_json_atomic(journal / SESSION_FILE, head)
-        self._steps: int | None = _open_append(journal / STEPS_FILE)
-        self._blobs: int | None = _open_append(journal / BLOBS_FILE)
+        self._lock: int | None = _hold_lock(journal / LIVE_LOCK)
+        write_json_atomic(journal / SESSION_FILE, {"journal_version": JOURNAL_VERSION, **asdict(start)})
+        self._fds = {name: _open_append(journal / name) for name in (STEPS_FILE, OBJECTS_FILE, GAPS_FILE)}
 
     def append_step(self, rec: StepRecord) -> None:
-        assert self._steps is not None, "journal is closed"
-        write_all(self._steps, step_line(rec))
+        self._write(STEPS_FILE, line(step_row(rec)))
 
-    def append_blob(self, ref: BlobRef) -> None:
-        assert self._blobs is not None, "journal is closed"
-        write_all(self._blobs, blob_line(ref))
+    def append_object(self, ref: BlobRef) -> None:
+        self._write(OBJECTS_FILE, line(asdict(ref)))
+
+    def append_gap(self, gap: Gap) -> None:
+        self._write(GAPS_FILE, line({"step": gap.step, "reason": plain_text(gap.reason)}))
 
     def write_end(self, end: SessionEnd) -> None:
         """Mark the recording finished; nothing may be appended afterwards."""
-        self.close()
+        self._close_files()
         write_json_atomic(self.dir / END_FILE, asdict(end))
 
     def close(self) -> None:
-        for fd in (self._steps, self._blobs):
-            if fd is not None:
-                os.close(fd)
-        self._steps = self._blobs = None
+        """Close the files and release the lock: a reader then sees the session over."""
+        self._close_files()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def _write(self, name: str, data: bytes) -> None:
+        fd = self._fds.get(name)
+        assert fd is not None, "journal is closed"
+        write_all(fd, data)
+
+    def _close_files(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
+
+
+def _hold_lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+# -- sealed records -----------------------------------------------------------------------------
+
+
+def sealed_lines(record: SessionRecord) -> Iterator[dict[str, Any]]:
+    """The records of a sealed session file, in order."""
+    yield {"record": "start", "journal_version": JOURNAL_VERSION, **asdict(record.start)}
+    yield from ({"record": "step", **row} for row in record.steps)
+    yield from ({"record": "object", **row} for row in record.objects)
+    yield from ({"record": "gap", "step": g["step"], "reason": g["reason"]} for g in record.gaps)
+    yield from ({"record": "skipped", **asdict(s)} for s in record.skipped)
+    if record.end is not None:
+        yield {"record": "end", **asdict(record.end)}
+    yield {"record": "status", "status": record.status}
+
+
+def write_sealed(path: Path, record: SessionRecord) -> None:
+    """Write the sealed file atomically and durably (temporary file, fsync, rename)."""
+    data = b"".join(line(row) for row in sealed_lines(record))
+    packed = zstandard.ZstdCompressor(level=9).compress(data)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, packed)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_sealed(path: Path) -> SessionRecord:
+    """A sealed session file; ``ValueError`` if it is unreadable as a whole."""
+    try:
+        data = zstandard.ZstdDecompressor().decompress(path.read_bytes())
+    except zstandard.ZstdError as e:
+        raise ValueError(f"{path} is not a sealed session record: {e}") from None
+    rows = [json.loads(raw) for raw in data.splitlines() if raw.strip()]
+    if not rows or rows[0].get("record") != "start":
+        raise ValueError(f"{path} does not start with a session start")
+    return _record_from_rows(path, rows)
+
+
+def _record_from_rows(path: Path, rows: list[dict[str, Any]]) -> SessionRecord:
+    start = parse_start(rows[0])
+    if start is None:
+        raise ValueError(f"{path}: its session start is unreadable")
+    record = SessionRecord(start, status="interrupted")
+    for number, row in enumerate(rows[1:], 2):
+        _add_sealed_row(record, row, number, str(path))
+    return record
+
+
+def _add_sealed_row(record: SessionRecord, row: dict[str, Any], number: int, where: str) -> None:
+    kind = row.pop("record", None)
+    try:
+        if kind == "step":
+            record.steps.append(check_step(row, record.start.id))
+        elif kind == "object":
+            record.objects.append(check_object(row))
+        elif kind == "gap":
+            record.gaps.append(check_gap(row, record.start.id))
+        elif kind == "skipped":
+            record.skipped.append(Skipped(**row))
+        elif kind == "end":
+            record.end = parse_end(row)
+        elif kind == "status" and row.get("status") in ("complete", "interrupted"):
+            record.status = row["status"]
+    except (ValueError, TypeError) as e:
+        record.skipped.append(Skipped(where, number, _reason(e)))
 
 
 def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
     """Write ``value`` to a temporary file next to ``path``, then rename it over."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        write_all(fd, json.dumps(value).encode())
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
-def _line(row: dict[str, Any]) -> bytes:
-    return (json.dumps(row, separators=(",", ":")) + "\n").encode()
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_json(path: Path) -> Any:
     try:
-        value = json.loads(path.read_bytes())
-    except (FileNotFoundError, ValueError):
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return None
-    return value if isinstance(value, dict) else None
 
 
 def _open_append(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rows_of(records: Iterable[SessionRecord], attr: str) -> list[dict[str, Any]]:
+    return [row for rec in records for row in getattr(rec, attr)]

@@ -83,8 +83,31 @@ CREATE TABLE blobs (
 );
 """
 
+# Objects are shared by sessions and may be delta-coded against a base; a pack is a path
+# under the home ("objects/<name>.pack", or "packs/<sid>.pack" for version 1 packs).
+M2_SQL = """
+CREATE TABLE objects (
+    sha VARCHAR PRIMARY KEY,
+    pack VARCHAR NOT NULL,
+    data_offset BIGINT NOT NULL,
+    data_length BIGINT NOT NULL,
+    raw_size BIGINT NOT NULL,
+    base VARCHAR
+);
+INSERT INTO objects
+    SELECT sha, 'packs/' || pack || '.pack', data_offset, data_length, raw_size, NULL FROM blobs;
+DROP TABLE blobs;
+CREATE TABLE gaps (
+    session_id VARCHAR NOT NULL,
+    step INTEGER NOT NULL,
+    reason VARCHAR NOT NULL,
+    PRIMARY KEY (session_id, step)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, steps and blob references", M1_SQL),
+    Migration(2, "shared, delta-coded objects; gaps (exchanges that could not be stored)", M2_SQL),
 )
 LATEST = MIGRATIONS[-1].version
 BOOKKEEPING_SQL = """

@@ -48,6 +48,7 @@ class SessionInfo:
     steps: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    lost: int = 0  # exchanges the recorder could not store (see Gap)
 
     @property
     def total_tokens(self) -> int:
@@ -82,3 +83,11 @@ class StepRecord:
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An exchange the recorder saw but could not store: its step number and why."""
+
+    step: int
+    reason: str

@@ -1,14 +1,22 @@
 """``SessionWriter``: what a recording process uses to keep one session.
 
-It appends blobs to the session's pack and steps to its journal, and never opens the
-DuckDB index until ``finish``, when it folds its own journal with one short open (if
-that fails, the next reader folds it). Thread-safe: the proxy thread adds steps while
-the main thread finishes.
+It appends objects to its own pack (``objects/<sid>.pack``) and records to its journal
+(``sessions/<sid>/``), and never opens the DuckDB index until ``finish``, when it folds
+(and so seals) its own journal with one short open; if that fails, the next reader does
+it. Thread-safe: the proxy's sink thread adds steps while the main thread finishes.
+
+Bodies are stored once per store: a body whose sha256 is already in any pack is not
+written again (the copy there is verified first). A body given a ``chain`` key (say,
+the requests to one endpoint) is delta-coded against the previous body of that chain.
+While it records, the writer holds ``live.lock`` (so readers know the session is live,
+whatever PID namespace they are in) and a shared lock on ``gc.lock`` (so ``rewind gc``
+never removes an object this recording refers to).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import threading
@@ -17,18 +25,26 @@ from collections.abc import Iterator
 from dataclasses import replace
 from types import TracebackType
 
-from rewind.errors import StoreError
-from rewind.store.blobs import PackStore, pack_path, sha256_hex
-from rewind.store.home import Home
-from rewind.store.index import Store
+from rewind.errors import BlobCorrupt, BlobMissing, StoreError
+from rewind.store.blobs import (
+    MAX_DELTA_BASE,
+    MAX_DEPTH,
+    BlobReader,
+    BlobRef,
+    PackWriter,
+    iter_objects,
+    sha256_hex,
+)
+from rewind.store.home import Home, ensure_home
 from rewind.store.journal import JournalWriter, SessionEnd
-from rewind.store.models import SessionStart, StepRecord
+from rewind.store.models import Gap, SessionStart, StepRecord
 
 FINISH_FOLD_TIMEOUT = 5.0
+Base = tuple[str, bytes, int]  # sha, raw bytes, chain depth
 
 
 class SessionWriter:
-    """Records one session: blobs to ``packs/<sid>.pack``, steps to ``journal/<sid>/``."""
+    """Records one session: objects to its pack, records to ``sessions/<sid>/``."""
 
     fold_timeout = FINISH_FOLD_TIMEOUT
 
@@ -37,26 +53,35 @@ class SessionWriter:
         self.start = replace(start, pid=start.pid or os.getpid())
         self.step_count = 0
         self.total_tokens = 0
+        self.gaps: list[Gap] = []
+        self.problems: list[str] = []  # losses that are not exchanges (the command's output)
         self._lock = threading.Lock()
-        self._seen: set[str] = set()
-        self._pack = PackStore(home.packs_dir, start.id)
+        self._known: dict[str, BlobRef] | None = None  # objects in the store, by sha
+        self._depth: dict[str, int] = {}
+        self._verified: set[str] = set()
+        self._bases: dict[str, Base] = {}
         with _io_errors(home):
+            ensure_home(home)
+            self._gc_lock: int | None = _shared_lock(home)
             self._journal = JournalWriter(home.session_journal(start.id), self.start)
+        self._pack = PackWriter(home.root, f"objects/{start.id}.pack")
         self._open = True
 
     @property
     def session_id(self) -> str:
         return self.start.id
 
-    def put_blob(self, data: bytes) -> str:
-        """Store ``data`` (once per session) and return its sha256."""
+    def put_blob(self, data: bytes, chain: str | None = None) -> str:
+        """Store ``data`` (once per store) and return its sha256; delta-code it against
+        the previous blob of ``chain``."""
         sha = sha256_hex(data)
         with self._lock:
             self._check_open()
-            if sha not in self._seen:
-                with _io_errors(self.home):
-                    self._journal.append_blob(self._pack.put(sha, data))
-                self._seen.add(sha)
+            with _io_errors(self.home):
+                if not self._have(sha, data):
+                    self._write(sha, data, self._base_for(chain, len(data)))
+            if chain is not None and len(data) <= MAX_DELTA_BASE:
+                self._bases[chain] = (sha, data, self._depth.get(sha, 0))
         return sha
 
     def add_step(self, rec: StepRecord) -> None:
@@ -68,28 +93,53 @@ class SessionWriter:
             self.step_count += 1
             self.total_tokens += (rec.input_tokens or 0) + (rec.output_tokens or 0)
 
+    def add_gap(self, step: int, reason: str) -> None:
+        """Note an exchange that could not be stored, so the session shows the gap."""
+        gap = Gap(step, reason)
+        with self._lock:
+            self.gaps.append(gap)
+            if self._open:
+                with contextlib.suppress(OSError):
+                    self._journal.append_gap(gap)
+
     def finish(
         self, exit_code: int | None, stdout: bytes = b"", stderr: bytes = b"",
         ended_at: float | None = None,
     ) -> None:
         """Keep the command's output, mark the session complete and fold it."""
-        out, err = self.put_blob(stdout), self.put_blob(stderr)
+        out, err = self._output(stdout, "stdout"), self._output(stderr, "stderr")
         end = SessionEnd(exit_code, time.time() if ended_at is None else ended_at, out, err)
         with self._lock, _io_errors(self.home):
             self._journal.write_end(end)
-            self._close()
+            self._open = False
+            self._pack.close()
         self._fold()
+        self.close()
+
+    def _output(self, data: bytes, label: str) -> str | None:
+        """The command's recorded output; if it cannot be stored, the session ends anyway
+        and the loss is noted (``problems``)."""
+        try:
+            return self.put_blob(data)
+        except StoreError as e:
+            self.problems.append(f"the command's {label} could not be stored: {e}")
+            return None
 
     def close(self) -> None:
-        """Close the files; an unfinished session reads as interrupted once we exit."""
+        """Close the files and release the locks; an unfinished session reads as
+        interrupted from then on."""
         with self._lock:
-            self._close()
+            self._open = False
+            self._journal.close()
+            self._pack.close()
+            if self._gc_lock is not None:
+                os.close(self._gc_lock)
+                self._gc_lock = None
 
     def abort(self) -> None:
-        """Discard the session: nothing of it is left in the store."""
+        """Discard the session: its journal goes; objects only it wrote wait for gc."""
         self.close()
         shutil.rmtree(self.home.session_journal(self.session_id), ignore_errors=True)
-        pack_path(self.home.packs_dir, self.session_id).unlink(missing_ok=True)
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -100,20 +150,81 @@ class SessionWriter:
     ) -> None:
         self.close()
 
+    # -- objects ---------------------------------------------------------------------
+
+    def _have(self, sha: str, data: bytes) -> bool:
+        """Whether a good copy of ``data`` is in the store already."""
+        known = self._known_objects()
+        if sha not in known:
+            return False
+        if sha in self._verified or known[sha].pack == self._pack.pack:
+            return True
+        return self._verify(known[sha])
+
+    def _verify(self, ref: BlobRef) -> bool:
+        try:
+            BlobReader(self.home.root, self._known_objects().get).get(ref)
+        except (BlobMissing, BlobCorrupt):
+            return False  # a damaged copy: write ours
+        self._verified.add(ref.sha)
+        return True
+
+    def _write(self, sha: str, data: bytes, base: Base | None) -> None:
+        ref = self._pack.put(sha, data, None if base is None else (base[0], base[1]))
+        self._journal.append_object(ref)
+        self._known_objects()[sha] = ref
+        self._depth[sha] = 0 if base is None else base[2] + 1
+        self._verified.add(sha)
+
+    def _base_for(self, chain: str | None, size: int) -> Base | None:
+        base = None if chain is None else self._bases.get(chain)
+        if base is None or base[2] >= MAX_DEPTH - 1 or size > MAX_DELTA_BASE:
+            return None
+        return base
+
+    def _known_objects(self) -> dict[str, BlobRef]:
+        """Every object in the store, by sha (packs scanned once, on first use)."""
+        if self._known is None:
+            self._known = {}
+            with contextlib.suppress(OSError):
+                for ref in iter_objects(self.home.root):
+                    self._known.setdefault(ref.sha, ref)
+            self._depth = _depths(self._known)
+        return self._known
+
     def _check_open(self) -> None:
         if not self._open:
             raise StoreError(f"session {self.session_id} is already closed")
 
-    def _close(self) -> None:
-        self._open = False
-        self._journal.close()
-        self._pack.close()
-
     def _fold(self) -> None:
+        from rewind.store.index import Store  # the index is opened once, at the end
+
         try:
             Store(self.home, lock_timeout=self.fold_timeout).fold()
         except StoreError:
             pass  # the journal stays; the next reader folds it
+
+
+def _depths(known: dict[str, BlobRef]) -> dict[str, int]:
+    depths: dict[str, int] = {}
+
+    def depth(sha: str, hops: int = 0) -> int:
+        if sha not in depths:
+            ref = known.get(sha)
+            base = None if ref is None else ref.base
+            depths[sha] = 0 if base is None or hops > MAX_DEPTH else 1 + depth(base, hops + 1)
+        return depths[sha]
+
+    for sha in known:
+        depth(sha)
+    return depths
+
+
+def _shared_lock(home: Home) -> int:
+    """A shared lock on ``gc.lock``, held while recording (``rewind gc`` waits for it)."""
+    fd = os.open(home.gc_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
 
 
 @contextlib.contextmanager

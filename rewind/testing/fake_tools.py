@@ -3,7 +3,9 @@
 - ``GET /tools/weather?city=Paris`` -> ``{"city", "forecast", "temp_c"}``, the same for
   the same city every time;
 - ``POST /tools/echo`` -> ``{"method", "json"|"text", "content_type"}`` echoing the body;
-- ``GET /tools/status/NNN`` -> status NNN with a small JSON body (failures to record).
+- ``GET /tools/status/NNN`` -> status NNN with a small JSON body (failures to record);
+- ``GET /tools/headers`` -> the request's ``x-trace`` header sent back as ``x-trace``, byte
+  for byte (header bytes that are not UTF-8 included), and its bytes in hex in the body.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ def handle(request: FakeRequest) -> JsonReply:
         return _weather(request)
     if name == "echo":
         return JsonReply(200, echo(request))
+    if name == "headers":
+        return _headers(request)
     if name.startswith("status/") and name[len("status/") :].isdigit():
         code = int(name[len("status/") :])
         return JsonReply(code, {"status": code, "message": "Fake tool status"})
     return JsonReply(404, {"error": f"No fake tool at {request.path}"})
+
+
+def _headers(request: FakeRequest) -> JsonReply:
+    # http.server reads header bytes as latin-1 and writes them back the same way.
+    trace = request.headers.get("x-trace", "")
+    hex_bytes = trace.encode("latin-1", "replace").hex()
+    return JsonReply(200, {"x_trace_hex": hex_bytes}, headers=(("x-trace", trace),))
 
 
 def _weather(request: FakeRequest) -> JsonReply:

@@ -13,6 +13,8 @@ from typing import Any
 
 import zstandard
 
+from rewind.store.blobs import BlobReader, iter_objects
+
 from rewind.capture.master import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,22 +97,21 @@ def make_env(home: Path) -> dict[str, str]:
 
 
 def all_stored_bytes(home: Path) -> bytes:
-    """Every byte under the home, with every pack record decompressed too."""
+    """Every byte under the home: each file as it is, plus every object of every pack and
+    every sealed session record decompressed."""
     parts = [p.read_bytes() for p in home.rglob("*") if p.is_file()]
-    for pack in home.glob("packs/*.pack"):
-        parts.extend(unpack(pack.read_bytes()))
+    parts.extend(decoded_objects(home))
+    dctx = zstandard.ZstdDecompressor()
+    parts.extend(dctx.decompress(p.read_bytes()) for p in home.glob("sessions/*.rws"))
     return b"\n".join(parts)
 
 
-def unpack(data: bytes) -> list[bytes]:
-    """Decompress each record of a pack: b"RWB1" + sha256 + u64 length + zstd data."""
-    out, offset, dctx = [], 0, zstandard.ZstdDecompressor()
-    while offset + 44 <= len(data):
-        assert data[offset : offset + 4] == b"RWB1"
-        length = int.from_bytes(data[offset + 36 : offset + 44], "big")
-        out.append(dctx.decompress(data[offset + 44 : offset + 44 + length]))
-        offset += 44 + length
-    return out
+def decoded_objects(home: Path) -> list[bytes]:
+    """The raw bytes of every object in every pack, delta chains decoded."""
+    root = home.resolve()
+    refs = list(iter_objects(root))
+    reader = BlobReader(root, {r.sha: r for r in refs}.get)
+    return [reader.get(ref) for ref in refs]
 
 
 def wait_for(predicate: Any, timeout: float = 30.0) -> None:

@@ -1,0 +1,232 @@
+"""The fold: per-session records into the DuckDB index, and the sealing of finished ones.
+
+Run by whoever opens the index, with ``index.lock`` held. For every journal directory
+``sessions/<sid>/``: decide the status first (``complete`` if ``end.json`` exists, else
+``recording`` while a recorder holds ``live.lock``, else ``interrupted``), read and
+validate its lines (bad ones are skipped with a warning naming file and line), replace
+the session's rows in one transaction, and, once it is over, seal it into
+``sessions/<sid>.rws`` and delete the directory. A sealed record that the index does
+not know (a rebuilt or restored index) is loaded too; a session the index knows but that
+has no record on disk (a store written by an older Rewind) gets one written from the
+index, so that everything the index holds can be rebuilt from the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from rewind.store.home import Home
+from rewind.store.journal import (
+    GAP_COLUMNS,
+    OBJECT_COLUMNS,
+    SEALED_SUFFIX,
+    STEP_COLUMNS,
+    SessionEnd,
+    SessionRecord,
+    is_live,
+    line,
+    read_journal,
+    read_sealed,
+    write_sealed,
+)
+from rewind.store.models import SessionStart
+
+Conn = duckdb.DuckDBPyConnection
+Warn = Callable[[str], None]
+TRASH_PREFIX = "."
+_TMP = itertools.count()
+
+
+def fold_all(conn: Conn, home: Home, warn: Warn) -> None:
+    """Fold every per-session record under ``home`` into the index ``conn`` uses."""
+    known = {row[0] for row in conn.execute("SELECT id FROM sessions").fetchall()}
+    on_disk: set[str] = set()
+    for entry in _entries(home.sessions_dir):
+        on_disk.add(entry.name.removesuffix(SEALED_SUFFIX))
+        if entry.name.startswith(TRASH_PREFIX):
+            _remove(entry)
+        elif entry.is_dir():
+            fold_journal(conn, home, entry, warn)
+        elif entry.suffix == SEALED_SUFFIX and entry.stem not in known:
+            fold_sealed(conn, home, entry, warn)
+    backfill(conn, home, known - on_disk)
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:
+        return []
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def fold_journal(conn: Conn, home: Home, journal: Path, warn: Warn) -> str | None:
+    """Fold one journal; seal it if its session is over. Returns the status folded."""
+    live = is_live(journal)
+    record = read_journal(journal, live)
+    if record is None:
+        return None
+    record.status = "complete" if record.end is not None else "recording" if live else "interrupted"
+    for skipped in record.skipped:
+        warn(f"journal {skipped.text()}")
+    load_record(conn, home, record)
+    if record.status != "recording":
+        seal(home, journal, record)
+    return record.status
+
+
+def fold_sealed(conn: Conn, home: Home, path: Path, warn: Warn) -> None:
+    """Load a sealed record the index does not have; an unreadable one is reported."""
+    try:
+        record = read_sealed(path)
+    except (OSError, ValueError) as e:
+        warn(f"the session record {path} is unreadable ({e}); run `rewind doctor`")
+        return
+    load_record(conn, home, record)
+
+
+def seal(home: Home, journal: Path, record: SessionRecord) -> None:
+    """Write the sealed record, then delete the journal (renamed away first, so a
+    deletion cut short never leaves half a journal to be folded again)."""
+    write_sealed(home.sealed_record(record.start.id), record)
+    trash = journal.with_name(f"{TRASH_PREFIX}{journal.name}.sealed")
+    try:
+        os.rename(journal, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+# -- loading rows ---------------------------------------------------------------------------
+
+
+def load_record(conn: Conn, home: Home, record: SessionRecord) -> None:
+    """Replace everything the index holds about one session by what ``record`` says."""
+    sid = record.start.id
+    with transaction(conn):
+        upsert_session(conn, record.start, record.status, record.end)
+        conn.execute("DELETE FROM steps WHERE session_id = ?", [sid])
+        conn.execute("DELETE FROM gaps WHERE session_id = ?", [sid])
+        bulk_insert(conn, home, "steps", record.steps, STEP_COLUMNS, ("session_id", "step"))
+        bulk_insert(conn, home, "gaps", record.gaps, GAP_COLUMNS, ("session_id", "step"))
+        bulk_insert(conn, home, "objects", record.objects, OBJECT_COLUMNS, ("sha",), replace=False)
+
+
+@contextlib.contextmanager
+def transaction(conn: Conn) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def upsert_session(conn: Conn, start: SessionStart, status: str, end: SessionEnd | None) -> None:
+    row = session_row(start, status, end)
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    conn.execute(f"INSERT OR REPLACE INTO sessions ({names}) VALUES ({marks})", list(row.values()))
+
+
+def session_row(start: SessionStart, status: str, end: SessionEnd | None) -> dict[str, Any]:
+    row: dict[str, Any] = dict(vars(start), status=status)
+    for key in ("command", "upstreams", "routes"):
+        row[key] = json.dumps(row[key])
+    row.update(vars(end) if end is not None else {})
+    return row
+
+
+def bulk_insert(
+    conn: Conn, home: Home, table: str, rows: list[dict[str, Any]], columns: dict[str, str],
+    key: tuple[str, ...], replace: bool = True,
+) -> None:
+    """Insert validated rows in one statement, through a temporary JSON-lines file
+    (row-by-row inserts cost milliseconds a row). The last row of a key wins."""
+    if not rows:
+        return
+    with _temp_lines(home, rows) as path:
+        spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        conn.execute(
+            f"{verb} INTO {table} BY NAME SELECT * EXCLUDE (_n) FROM ("
+            f"SELECT *, row_number() OVER () AS _n FROM read_json({_literal(str(path))}, "
+            f"format = 'newline_delimited', columns = {spec})) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _n DESC) = 1",
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@contextlib.contextmanager
+def _temp_lines(home: Home, rows: list[dict[str, Any]]) -> Iterator[Path]:
+    home.tmp_dir.mkdir(mode=0o700, exist_ok=True)
+    path = home.tmp_dir / f"fold-{os.getpid()}-{next(_TMP)}.jsonl"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.writelines(line(row) for row in rows)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# -- records written from the index (stores from before sealed records) ---------------------------
+
+
+def backfill(conn: Conn, home: Home, session_ids: set[str]) -> None:
+    """Write a sealed record for each indexed session that has none on disk."""
+    for sid in sorted(session_ids):
+        record = record_from_index(conn, sid)
+        if record is not None:
+            home.sessions_dir.mkdir(mode=0o700, exist_ok=True)
+            write_sealed(home.sealed_record(sid), record)
+
+
+def record_from_index(conn: Conn, sid: str) -> SessionRecord | None:
+    from rewind.store.index import session_infos, step_rows  # noqa: PLC0415 (no cycle at import)
+
+    infos = session_infos(conn, "WHERE s.id = ?", [sid])
+    if not infos:
+        return None
+    info = infos[0]
+    names = [k for k in SessionStart.__dataclass_fields__ if hasattr(info, k)]
+    start = SessionStart(**{k: getattr(info, k) for k in names})
+    end = None
+    if info.ended_at is not None:
+        end = SessionEnd(info.exit_code, info.ended_at, info.stdout_sha, info.stderr_sha)
+    status = "interrupted" if info.status == "recording" else info.status
+    record = SessionRecord(start, step_rows(conn, sid), _object_rows(conn, sid), _gap_rows(conn, sid), end)
+    record.status = status
+    return record
+
+
+def _object_rows(conn: Conn, sid: str) -> list[dict[str, Any]]:
+    cursor = conn.execute(
+        "SELECT o.* FROM objects o WHERE o.pack = ?", [f"packs/{sid}.pack"]
+    )
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _gap_rows(conn: Conn, sid: str) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [sid]).fetchall()
+    return [{"session_id": sid, "step": s, "reason": r} for s, r in rows]
