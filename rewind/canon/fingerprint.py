@@ -25,7 +25,6 @@ import rfc8785
 
 from rewind.canon.jsonnorm import load_json, normalise_body
 from rewind.canon.providers import Provider
-from rewind.canon.redact import SECRET_QUERY_PARAMS
 from rewind.core.exchange import Headers, header
 
 __all__ = [
@@ -41,6 +40,9 @@ __all__ = [
 FINGERPRINT_VERSION = 1
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FINGERPRINT = re.compile(r"v([1-9][0-9]*):[0-9a-f]+")
+# Part of the v1 contract (docs/fingerprint.md): the parameters v1 drops, whatever else
+# redaction scrubs. Redaction's own, wider set must not change what v1 drops.
+V1_DROPPED_QUERY_PARAMS = frozenset({"key", "api_key", "access_token"})
 
 
 def canonical_request(
@@ -78,7 +80,7 @@ def _port(parts: SplitResult) -> int | None:
 
 def _query(query: str) -> list[list[str]]:
     pairs = parse_qsl(query, keep_blank_values=True)
-    return sorted([k, v] for k, v in pairs if k.lower() not in SECRET_QUERY_PARAMS)
+    return sorted([k, v] for k, v in pairs if k.lower() not in V1_DROPPED_QUERY_PARAMS)
 
 
 def _media_type(content_type: str | None) -> str | None:

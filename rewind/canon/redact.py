@@ -1,20 +1,26 @@
 """Redaction of secrets and user-chosen patterns, applied before hashing and writing.
 
-What is redacted, and where:
+What is redacted, and where (the rules are in ``rewind.canon.detect`` and docs/security.md):
 
-- secret headers (``SECRET_HEADERS``, any case): the value becomes ``[REDACTED]``;
-- secret query parameters (``SECRET_QUERY_PARAMS``) and a password in the URL's user
-  info: the value becomes ``[REDACTED]``, the name and the other parameters stay;
-- literal secrets scrubbed anywhere (URL, every header value, bodies, chunks, text):
-  the values of environment variables whose name holds KEY, TOKEN, SECRET or PASSWORD,
-  and, per exchange, the values found in its secret headers and parameters
-  (``exchange_secrets``), also in their percent-encoded forms;
-- user patterns (regular expressions over bytes) scrubbed from bodies, chunks and text.
+- headers by name: a strong name (``Authorization``, ``x-api-key``, ``Cookie``, ...) always,
+  any other name with a marker word (key, token, secret, auth, session, password,
+  signature, ...) unless its value is harmless (a number, boolean, duration or date);
+- URL query parameters, form fields, JSON fields (at any depth, request and response),
+  multipart fields and ``Name: value`` lines named like secrets, and URL user-info;
+- well-known key shapes (OpenAI, Anthropic, Google, GitHub, Slack, AWS, JWT, ``Bearer``)
+  anywhere: URL, path, header values, bodies, chunks, text;
+- literal secrets anywhere, also percent- and base64-encoded: the values of environment
+  variables whose name holds KEY, TOKEN, SECRET or PASSWORD, credentials inside URLs in the
+  environment (``OPENAI_BASE_URL=https://user:pass@…``), and every secret found above in
+  the same exchange (``exchange_secrets``) — a session's ``Redactor`` carries them on to
+  every later exchange and to the agent's output;
+- user patterns (regular expressions over bytes) from bodies, chunks and text.
 
 Literals shorter than ``MIN_LITERAL_LENGTH`` are not scrubbed from free text (they would
 eat ordinary words); they are still redacted where they are named. A streamed body is
 redacted as one byte string, so a secret split across two chunks is caught; every chunk
-keeps its time, and ``response_body`` stays the join of the chunks.
+keeps its time, and ``response_body`` stays the join of the chunks. When nothing is to be
+redacted, the very same bytes object comes back: bodies are never copied for nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import SplitResult, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus
 
+from rewind.canon.detect import Found, Where, is_secret_value, scan
 from rewind.core.exchange import Chunk, Exchange, Headers
 from rewind.errors import ConfigError
 
@@ -37,15 +44,20 @@ __all__ = [
     "SECRET_HEADERS",
     "SECRET_QUERY_PARAMS",
     "RedactionPolicy",
+    "Scanned",
+    "Scrubber",
     "exchange_secrets",
     "redact_bytes",
     "redact_exchange",
     "redact_headers",
+    "redact_scanned",
     "redact_text",
     "redact_url",
+    "request_secrets",
 ]
 
 REDACTED = "[REDACTED]"
+# Always redacted, whatever their value; any header named like a secret is too (see detect).
 SECRET_HEADERS = frozenset(
     {
         "authorization",
@@ -57,22 +69,24 @@ SECRET_HEADERS = frozenset(
         "set-cookie",
     }
 )
-SECRET_QUERY_PARAMS = frozenset({"key", "api_key", "access_token"})
+# Always redacted in a URL or form; any parameter named like a secret is too (see detect).
+SECRET_QUERY_PARAMS = frozenset(
+    {
+        "key", "api_key", "apikey", "api-key", "token", "access_token", "refresh_token",
+        "id_token", "auth", "auth_token", "sig", "signature", "password", "passwd", "pwd",
+        "secret", "client_secret", "x-amz-signature", "x-amz-credential",
+        "x-amz-security-token", "x-goog-signature", "x-goog-credential",
+    }
+)  # fmt: skip
 SECRET_ENV_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MIN_LITERAL_LENGTH = 8
 
 _REDACTED_BYTES = REDACTED.encode()
-_SECRET_NAMES = "|".join(sorted(SECRET_QUERY_PARAMS))
-# Only in free text (logs, stdout, error messages): URL parameters and bearer tokens.
-_TEXT_SECRETS = (
-    re.compile(rb"(?i)([?&](?:" + _SECRET_NAMES.encode() + rb")=)[^&#\s\"'<>]+"),
-    re.compile(rb"(?i)(\bBearer\s+)[\w.~+/=-]{8,}"),
-)
 
 
 @dataclass(frozen=True)
 class RedactionPolicy:
-    """What to scrub besides the built-in secret headers and parameters."""
+    """What to scrub besides the built-in rules: user patterns and literal secrets."""
 
     body_patterns: tuple[re.Pattern[bytes], ...] = ()  # user regexes over bodies
     literals: tuple[bytes, ...] = ()  # exact secret values to scrub anywhere
@@ -96,66 +110,41 @@ def _compile(pattern: str) -> re.Pattern[bytes]:
 
 
 def _env_secrets(environ: Mapping[str, str]) -> tuple[bytes, ...]:
-    found = (
+    """Values of variables named like secrets, and credentials inside any variable's URL."""
+    named = (
         _encode(value)
         for name, value in sorted(environ.items())
-        if any(marker in name.upper() for marker in SECRET_ENV_MARKERS) and len(value) >= MIN_LITERAL_LENGTH
+        if any(marker in name.upper() for marker in SECRET_ENV_MARKERS)
     )
-    return tuple(dict.fromkeys(found))
+    urls = (_encode(value) for _, value in sorted(environ.items()) if "://" in value)
+    in_urls = (secret for url in urls for secret in scan(url).secrets)
+    return _usable([*named, *in_urls])
 
 
-# --- headers and URLs ----------------------------------------------------------------
+def _usable(found: Iterable[bytes]) -> tuple[bytes, ...]:
+    """Secrets long enough to scrub from free text, without duplicates or placeholders."""
+    return tuple(dict.fromkeys(s for s in found if len(s) >= MIN_LITERAL_LENGTH and _REDACTED_BYTES not in s))
 
 
-def redact_headers(headers: Headers) -> Headers:
-    """Secret headers (by name, any case) with their value replaced by ``[REDACTED]``."""
-    return tuple((k, REDACTED if k.lower() in SECRET_HEADERS else v) for k, v in headers)
+# --- the secrets an exchange carries by name ----------------------------------------------
 
 
-def redact_url(url: str) -> str:
-    """``url`` with secret query parameter values and a user-info password redacted."""
-    try:
-        parts = urlsplit(url)
-        netloc = _redact_userinfo(parts)
-    except ValueError:
-        return _on_text(url, _sub_text_secrets)
-    query = "&".join(_redact_param(p) for p in parts.query.split("&"))
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _redact_param(param: str) -> str:
-    name, _, value = param.partition("=")
-    secret = value and unquote_plus(name).lower() in SECRET_QUERY_PARAMS
-    return f"{name}={REDACTED}" if secret else param
-
-
-def _redact_userinfo(parts: SplitResult) -> str:
-    if not parts.password:
-        return parts.netloc
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    return f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
-
-
-# --- the secrets of one exchange --------------------------------------------------------
+def request_secrets(url: str, headers: Headers) -> tuple[bytes, ...]:
+    """Secrets in a request's URL and headers (what a recorder can learn on arrival)."""
+    return _usable([*scan(_encode(url)).secrets, *_header_secrets(headers)])
 
 
 def exchange_secrets(ex: Exchange) -> tuple[bytes, ...]:
-    """Secret values an exchange carries by name: header values, query values, URL password."""
-    found = [
-        *_header_secrets(ex.request_headers),
-        *_header_secrets(ex.response_headers),
-        *_url_secrets(ex.url),
-    ]
-    usable = (_encode(s) for s in found if len(s) >= MIN_LITERAL_LENGTH)
-    return tuple(dict.fromkeys(usable))
+    """Secret values an exchange's URL and headers carry, by name or by shape."""
+    return _usable([*request_secrets(ex.url, ex.request_headers), *_header_secrets(ex.response_headers)])
 
 
-def _header_secrets(headers: Headers) -> Iterator[str]:
+def _header_secrets(headers: Headers) -> Iterator[bytes]:
     for name, value in headers:
-        if name.lower() in SECRET_HEADERS:
-            yield from _secret_values(name.lower(), value.strip())
+        if is_secret_value(name, _encode(value), Where.HEADER):
+            yield from (_encode(s) for s in _secret_values(name.lower(), value.strip()))
+        else:
+            yield from scan(_encode(value)).secrets
 
 
 def _secret_values(name: str, value: str) -> Iterator[str]:
@@ -179,30 +168,20 @@ def _basic_password(token: str) -> str:
     return decoded.decode("utf-8", "replace").partition(":")[2]
 
 
-def _url_secrets(url: str) -> Iterator[str]:
-    try:
-        parts = urlsplit(url)
-        yield parts.password or ""
-    except ValueError:
-        return
-    for param in parts.query.split("&"):
-        name, _, value = param.partition("=")
-        if unquote_plus(name).lower() in SECRET_QUERY_PARAMS:
-            yield from (value, unquote_plus(value))
-
-
 # --- scrubbing bytes ---------------------------------------------------------------------
 
 Span = tuple[int, int]
 
 
 def _literal_variants(literals: Iterable[bytes]) -> tuple[bytes, ...]:
-    """Every literal with its URL-encoded forms."""
-    return tuple(dict.fromkeys(v for lit in literals if lit for v in _variants(lit)))
+    """Every literal with its URL-encoded and base64 forms, longest first."""
+    found = {v for lit in literals if lit for v in _variants(lit)}
+    return tuple(sorted(found, key=lambda v: (-len(v), v)))
 
 
 def _variants(literal: bytes) -> tuple[bytes, ...]:
-    return (literal, quote(literal, safe="").encode(), quote_plus(literal).encode())
+    b64 = base64.b64encode(literal).rstrip(b"=")
+    return (literal, quote(literal, safe="").encode(), quote_plus(literal).encode(), b64)
 
 
 def _occurrences(data: bytes, literal: bytes) -> Iterator[Span]:
@@ -213,17 +192,10 @@ def _occurrences(data: bytes, literal: bytes) -> Iterator[Span]:
         start = data.find(literal, start + 1)
 
 
-def _spans(data: bytes, literals: Iterable[bytes], patterns: Iterable[re.Pattern[bytes]]) -> list[Span]:
-    """Where any literal or pattern matches, overlapping spans merged."""
-    found = [span for literal in literals for span in _occurrences(data, literal)]
-    found += [m.span() for rx in patterns for m in rx.finditer(data)]
-    return _merge(sorted(found))
-
-
-def _merge(found: list[Span]) -> list[Span]:
-    """Sorted spans with the empty ones dropped and the overlapping ones joined."""
+def _merge(found: Iterable[Span]) -> list[Span]:
+    """Spans sorted, with the empty ones dropped and the overlapping ones joined."""
     merged: list[Span] = []
-    for start, end in found:
+    for start, end in sorted(found):
         if end <= start:
             continue
         if merged and start <= merged[-1][1]:
@@ -235,20 +207,15 @@ def _merge(found: list[Span]) -> list[Span]:
 
 def _cut(data: bytes, spans: list[Span], lo: int, hi: int) -> bytes:
     """``data[lo:hi]`` with each span replaced by ``[REDACTED]`` where the span starts."""
-    out, pos = bytearray(), lo
+    view, out, pos = memoryview(data), [], lo
     for start, end in spans:
         if end <= lo or start >= hi:
             continue
-        out += data[pos:start] if start > pos else b""
-        out += _REDACTED_BYTES if start >= lo else b""
+        out.append(view[pos:start] if start > pos else b"")
+        out.append(_REDACTED_BYTES if start >= lo else b"")
         pos = max(pos, min(end, hi))
-    out += data[pos:hi]
-    return bytes(out)
-
-
-def _on_text(text: str, change: Callable[[bytes], bytes]) -> str:
-    """Apply a bytes transformation to text, keeping undecodable bytes as escapes."""
-    return change(_encode(text)).decode("utf-8", "surrogateescape")
+    out.append(view[pos:hi])
+    return b"".join(out)
 
 
 def _encode(text: str) -> bytes:
@@ -259,96 +226,137 @@ def _encode(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _sub_text_secrets(data: bytes) -> bytes:
-    for rx in _TEXT_SECRETS:
-        data = rx.sub(lambda m: m.group(1) + _REDACTED_BYTES, data)
-    return data
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
-class _Scrubber:
-    """The compiled literals and patterns for one exchange (or one piece of text)."""
+class Scrubber:
+    """The literals and patterns to scrub, besides the built-in rules of ``detect.scan``."""
 
     literals: tuple[bytes, ...]
     patterns: tuple[re.Pattern[bytes], ...]
 
     @classmethod
-    def of(cls, policy: RedactionPolicy, extra: Iterable[bytes] = ()) -> _Scrubber:
+    def of(cls, policy: RedactionPolicy, extra: Iterable[bytes] = ()) -> Scrubber:
         return cls(_literal_variants([*policy.literals, *extra]), policy.body_patterns)
 
-    def spans(self, data: bytes) -> list[Span]:
-        return _spans(data, self.literals, self.patterns)
+    def spans(self, data: bytes, found: Found | None = None) -> list[Span]:
+        """Where a built-in rule, a literal or a user pattern matches, merged."""
+        spans = list((found or scan(data)).spans)
+        spans += [span for literal in self.literals for span in _occurrences(data, literal)]
+        spans += [m.span() for rx in self.patterns for m in rx.finditer(data)]
+        return _merge(spans)
 
-    def body(self, data: bytes) -> bytes:
-        return _cut(data, self.spans(data), 0, len(data))
-
-    def value(self, text: str) -> str:
-        """Literals only: for header values and URLs."""
-        return _on_text(text, lambda d: _cut(d, _spans(d, self.literals, ()), 0, len(d)))
+    def bytes(self, data: bytes, found: Found | None = None) -> bytes:
+        """``data`` redacted; ``data`` itself when there is nothing to redact."""
+        spans = self.spans(data, found)
+        return _cut(data, spans, 0, len(data)) if spans else data
 
     def text(self, text: str) -> str:
-        """Literals, patterns and the free-text secret shapes: for logs and messages."""
-        return _on_text(text, lambda d: _sub_text_secrets(self.body(d)))
+        data = _encode(text)
+        out = self.bytes(data)
+        return text if out is data else _decode(out)
+
+    def header(self, name: str, value: str) -> str:
+        return REDACTED if is_secret_value(name, _encode(value), Where.HEADER) else self.text(value)
+
+    def headers(self, headers: Headers) -> Headers:
+        return tuple((k, self.header(k, v)) for k, v in headers)
+
+
+_BUILT_IN = Scrubber((), ())
+
+
+def redact_headers(headers: Headers) -> Headers:
+    """Headers named like secrets redacted whole; key shapes redacted in the others."""
+    return _BUILT_IN.headers(headers)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with secret parameters, user-info credentials and key shapes redacted."""
+    return _BUILT_IN.text(url)
 
 
 def redact_bytes(data: bytes, policy: RedactionPolicy, extra_literals: Iterable[bytes] = ()) -> bytes:
-    """``data`` with every literal secret and user pattern match replaced by ``[REDACTED]``."""
-    return _Scrubber.of(policy, extra_literals).body(data)
+    """``data`` with every secret, literal and user pattern match replaced by ``[REDACTED]``."""
+    return Scrubber.of(policy, extra_literals).bytes(data)
 
 
 def redact_text(text: str, policy: RedactionPolicy, extra_literals: Iterable[bytes] = ()) -> str:
-    """Redact stdout, stderr, a log line or an error message.
-
-    Besides literals and user patterns, scrubs URL parameters named like secrets
-    (``?key=…``) and ``Bearer`` tokens wherever they appear in the text.
-    """
-    return _Scrubber.of(policy, extra_literals).text(text)
+    """Redact stdout, stderr, a log line, an argument or an error message."""
+    return Scrubber.of(policy, extra_literals).text(text)
 
 
 # --- a whole exchange --------------------------------------------------------------------
 
 
-def redact_exchange(ex: Exchange, policy: RedactionPolicy) -> Exchange:
+@dataclass(frozen=True)
+class Scanned:
+    """An exchange with its bodies scanned once, and every secret it carries."""
+
+    request: Found
+    response: Found
+    secrets: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, ex: Exchange) -> Scanned:
+        request, response = scan(ex.request_body), scan(_stream(ex))
+        found = [*exchange_secrets(ex), *request.secrets, *response.secrets]
+        return cls(request, response, _usable(found))
+
+
+def _stream(ex: Exchange) -> bytes:
+    """The response as one byte string: the body, which a recorder keeps as the chunks' join."""
+    if ex.chunks is None or sum(len(c.data) for c in ex.chunks) == len(ex.response_body):
+        return ex.response_body
+    return b"".join(c.data for c in ex.chunks)
+
+
+def redact_exchange(ex: Exchange, policy: RedactionPolicy, extra_literals: Iterable[bytes] = ()) -> Exchange:
     """A new Exchange with URL, headers, bodies, chunks and messages redacted.
 
-    The secret values found in this exchange's headers and query (``exchange_secrets``)
-    are scrubbed from everything else too.
+    The secrets found anywhere in this exchange (``Scanned``) are scrubbed from
+    everything else too.
     """
-    scrub = _Scrubber.of(policy, exchange_secrets(ex))
-    return replace(ex, **_request_fields(ex, scrub), **_response_fields(ex, scrub))
+    scanned = Scanned.of(ex)
+    return redact_scanned(ex, scanned, Scrubber.of(policy, [*extra_literals, *scanned.secrets]))
 
 
-def _request_fields(ex: Exchange, scrub: _Scrubber) -> dict[str, Any]:
+def redact_scanned(ex: Exchange, scanned: Scanned, scrub: Scrubber) -> Exchange:
+    """``ex`` redacted with ``scrub``, reusing the scan of its bodies."""
+    return replace(ex, **_request_fields(ex, scanned, scrub), **_response_fields(ex, scanned, scrub))
+
+
+def _request_fields(ex: Exchange, scanned: Scanned, scrub: Scrubber) -> dict[str, Any]:
     return {
-        "url": scrub.value(redact_url(ex.url)),
-        "request_headers": _scrub_headers(ex.request_headers, scrub),
-        "request_body": scrub.body(ex.request_body),
+        "url": scrub.text(ex.url),
+        "request_headers": scrub.headers(ex.request_headers),
+        "request_body": scrub.bytes(ex.request_body, scanned.request),
         "extra": {k: scrub.text(v) for k, v in ex.extra.items()},
     }
 
 
-def _response_fields(ex: Exchange, scrub: _Scrubber) -> dict[str, Any]:
-    chunks = _scrub_chunks(ex.chunks, scrub)
-    body = scrub.body(ex.response_body) if chunks is None else b"".join(c.data for c in chunks)
+def _response_fields(ex: Exchange, scanned: Scanned, scrub: Scrubber) -> dict[str, Any]:
+    stream = _stream(ex)
+    spans = scrub.spans(stream, scanned.response)
+    chunks = _scrub_chunks(ex.chunks, stream, spans)
+    body = _cut(stream, spans, 0, len(stream)) if spans else stream
     return {
         "reason": scrub.text(ex.reason),
-        "response_headers": _scrub_headers(ex.response_headers, scrub),
+        "response_headers": scrub.headers(ex.response_headers),
         "response_body": body,
         "chunks": chunks,
         "error": None if ex.error is None else scrub.text(ex.error),
     }
 
 
-def _scrub_headers(headers: Headers, scrub: _Scrubber) -> Headers:
-    return tuple((k, scrub.value(v)) for k, v in redact_headers(headers))
-
-
-def _scrub_chunks(chunks: tuple[Chunk, ...] | None, scrub: _Scrubber) -> tuple[Chunk, ...] | None:
+def _scrub_chunks(
+    chunks: tuple[Chunk, ...] | None, joined: bytes, spans: list[Span]
+) -> tuple[Chunk, ...] | None:
     """Each chunk redacted as part of the whole stream, so split secrets are caught too."""
-    if chunks is None:
-        return None
-    joined = b"".join(c.data for c in chunks)
-    spans = scrub.spans(joined)
+    if chunks is None or not spans:
+        return chunks
     out, start = [], 0
     for chunk in chunks:
         end = start + len(chunk.data)

@@ -28,6 +28,7 @@ from rewind.capture.wiring import LOOPBACK, Listener, Wiring  # noqa: E402
 from rewind.errors import CaptureError  # noqa: E402
 
 START_TIMEOUT_S = 15.0
+PORT_HINT = "another program listens on that port: choose another --port, or 0 for any free one"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ class ProxyThread:
     def start(self) -> Wiring:
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S) or self._failure or self.wiring is None:
-            raise CaptureError(f"the recording proxy did not start: {self._failure or 'timed out'}")
+            reason = str(self._failure or "timed out")
+            hint = PORT_HINT if "in use" in reason.lower() else None
+            raise CaptureError(f"the recording proxy did not start: {reason}", hint=hint)
         return self.wiring
 
     def stop(self) -> None:

@@ -3,14 +3,28 @@
 Thin by design: hooks note timings and stream chunks, then plain functions build the
 record. The recorded URL is the logical one, noted before any later addon (the replay
 addon, the ``Router`` for ``--route``) points the request somewhere else.
+
+Durability: the ``response`` and ``error`` hooks are ``async`` and await the sink's
+future, and mitmproxy sends nothing more of that flow until they return. A buffered
+response goes out only after the hook; a streamed one has its chunks passed on at once,
+but its end (the chunked terminator, HTTP/2 end-of-stream, or the closing of a
+read-until-close connection) is sent after the hook. So a response the agent saw
+complete has its step on disk, even after ``kill -9`` of the recorder. A streamed type
+that carries a Content-Length would be complete at the client before the hook runs, so
+such responses are buffered instead of streamed (they are rare, and their client reads
+them as one body anyway).
+
+Memory: a streamed body is joined once, and its chunks become views of that one body.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from mitmproxy import http, tls
@@ -18,7 +32,10 @@ from mitmproxy import http, tls
 from rewind.capture.listeners import ListenerPorts
 from rewind.core.exchange import Chunk, Exchange, Headers
 
-Sink = Callable[[Exchange], None]
+# Takes an exchange; may return a future resolved once it is stored (or has failed).
+Sink = Callable[[Exchange], "Future[Any] | None"]
+# Called in the request hook with the logical URL and the headers the agent sent.
+RequestObserver = Callable[[str, Headers], None]
 STREAMED_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 META_STEP = "rewind_step"
 META_URL = "rewind_url"
@@ -39,6 +56,21 @@ class StreamTap:
             self.chunks.append(Chunk((time.time() - self.started) * 1000, data))
         return data
 
+    def joined(self) -> tuple[bytes, tuple[Chunk, ...]]:
+        """The whole body, and the chunks as views of it (their own copies are let go)."""
+        body = b"".join(c.data for c in self.chunks)
+        self.chunks = list(_views(body, self.chunks))
+        return body, tuple(self.chunks)
+
+
+def _views(body: bytes, chunks: list[Chunk]) -> list[Chunk]:
+    view, start, out = memoryview(body), 0, []
+    for chunk in chunks:
+        end = start + len(chunk.data)
+        out.append(Chunk(chunk.t_ms, view[start:end]))
+        start = end
+    return out
+
 
 class Recorder:
     """Records every flow, noting which provider's listener it came through."""
@@ -48,10 +80,12 @@ class Recorder:
         sink: Sink,
         ports: ListenerPorts | None = None,
         notify: Callable[[str], None] | None = None,
+        on_request: RequestObserver | None = None,
     ) -> None:
         self.sink = sink
         self.ports = ports or ListenerPorts()
         self.notify = notify or _to_stderr
+        self.on_request = on_request
         self._steps = itertools.count(1)
         self._hinted: set[str] = set()
 
@@ -59,28 +93,33 @@ class Recorder:
         flow.metadata[META_STEP] = next(self._steps)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        flow.metadata[META_URL] = flow.request.url
-        flow.metadata[META_HEADERS] = _headers(flow.request.headers)  # as the agent sent them
+        url = flow.metadata[META_URL] = flow.request.url
+        headers = flow.metadata[META_HEADERS] = _headers(flow.request.headers)  # as sent
+        if self.on_request is not None:
+            self.on_request(url, headers)
         flow.request.headers["accept-encoding"] = "identity"
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        if is_streamed(flow.response):
+        if is_streamed(flow.response) and "content-length" not in flow.response.headers:
             tap = StreamTap(flow.request.timestamp_start)
             flow.metadata[META_TAP] = tap
             flow.response.stream = tap
 
-    def response(self, flow: http.HTTPFlow) -> None:
-        self._keep(flow)
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._keep(flow)
 
-    def error(self, flow: http.HTTPFlow) -> None:
-        self._keep(flow)
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._keep(flow)
 
-    def _keep(self, flow: http.HTTPFlow) -> None:
-        """Hand a flow over once (a client can hang up after its response was recorded)."""
+    async def _keep(self, flow: http.HTTPFlow) -> None:
+        """Hand a flow over once (a client can hang up after its response was recorded),
+        and return once it is stored, before mitmproxy sends the response's last bytes."""
         if META_STEP in flow.metadata and not flow.metadata.get(META_KEPT):
             flow.metadata[META_KEPT] = True
-            self.sink(to_exchange(flow, self.ports.provider_of(flow)))
+            stored = self.sink(to_exchange(flow, self.ports.provider_of(flow)))
+            if stored is not None:
+                await asyncio.wrap_future(stored)
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         host = data.context.client.sni or "a server"
@@ -128,10 +167,9 @@ def _add_response(exchange: Exchange, response: http.Response, tap: Any) -> None
     exchange.status = response.status_code
     exchange.reason = response.reason
     if isinstance(tap, StreamTap):
-        exchange.chunks = tuple(tap.chunks)
-        exchange.response_body = b"".join(c.data for c in tap.chunks)
+        exchange.response_body, exchange.chunks = tap.joined()
         exchange.response_headers = _headers(response.headers)
-        exchange.ttfb_ms = tap.chunks[0].t_ms if tap.chunks else None
+        exchange.ttfb_ms = exchange.chunks[0].t_ms if exchange.chunks else None
     else:
         exchange.response_body, exchange.response_headers = _decoded_body(response)
         exchange.ttfb_ms = (response.timestamp_start - started) * 1000
@@ -140,11 +178,13 @@ def _add_response(exchange: Exchange, response: http.Response, tap: Any) -> None
 
 
 def _decoded_body(response: http.Response) -> tuple[bytes, Headers]:
-    """The body without content-encoding, and headers that say so."""
+    """The body without content-encoding (no copy when it has none), and headers that say so."""
     raw = response.raw_content or b""
+    if "content-encoding" not in response.headers:
+        return raw, _headers(response.headers)
     body = response.get_content(strict=False) or b""
     headers = response.headers.copy()
-    if body != raw and "content-encoding" in headers:
+    if body is not raw:
         del headers["content-encoding"]
         if "content-length" in headers:
             headers["content-length"] = str(len(body))

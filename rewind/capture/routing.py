@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
+from rewind.capture.wiring import basic_credentials
+
 
 class Router:
     """Addon, loaded after the recorder: sends routed hosts to their targets.
@@ -32,7 +34,10 @@ def route_for(request: http.Request, routes: Mapping[str, str]) -> str | None:
 
 
 def apply_route(request: http.Request, routes: Mapping[str, str]) -> bool:
-    """Point the request at its route target, keeping path and query; True if routed."""
+    """Point the request at its route target, keeping path and query; True if routed.
+
+    The target's user-info never travels in the Host header: it becomes an
+    ``Authorization: Basic`` header, unless the request already has one."""
     target = route_for(request, routes)
     if target is None:
         return False
@@ -42,5 +47,8 @@ def apply_route(request: http.Request, routes: Mapping[str, str]) -> bool:
     request.host = parts.hostname or request.host
     request.port = parts.port or (443 if parts.scheme == "https" else 80)
     request.path = prefix + request.path
-    request.headers["host"] = parts.netloc
+    request.headers["host"] = parts.netloc.rpartition("@")[2]
+    credentials = basic_credentials(parts)
+    if credentials and "authorization" not in request.headers:
+        request.headers["authorization"] = credentials
     return True

@@ -1,8 +1,11 @@
-"""Hand exchanges to the store off the proxy's event loop.
+"""Hand exchanges to the store off the proxy's event loop, and say when each is kept.
 
-Redaction, hashing and compression happen in a worker thread, so a response goes
-back to the agent without waiting for its recording. Failures are never swallowed:
-each is reported at once and counted, and ``close()`` drains the queue.
+Redaction, hashing and compression happen in one worker thread (one, so steps reach the
+journal in the order they were submitted). ``submit`` returns a future resolved once the
+exchange is handled: the recorder awaits it before the last bytes of a response go to
+the agent, so a call the agent saw complete is on disk even after ``kill -9``. Failures
+never block or break the agent's response and are never swallowed: each is reported at
+once and counted (the future then resolves to ``False``), and ``close()`` drains the queue.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from rewind.core.exchange import Exchange
 
-_STOP = object()
+_Item = tuple[Exchange, "Future[bool]"]
 
 
 class BackgroundSink:
@@ -23,26 +27,40 @@ class BackgroundSink:
     def __init__(self, handle: Callable[[Exchange], None]) -> None:
         self.handle = handle
         self.failures: list[str] = []
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # None: stop
+        self._closed = False
         self._thread = threading.Thread(target=self._work, name="rewind-sink", daemon=True)
         self._thread.start()
 
-    def submit(self, exchange: Exchange) -> None:
-        self._queue.put(exchange)
+    def submit(self, exchange: Exchange) -> Future[bool]:
+        """Queue ``exchange``; the future says whether it was stored (never raises)."""
+        done: Future[bool] = Future()
+        if self._closed:
+            self._fail(exchange.step, RuntimeError("the recording had already ended"))
+            done.set_result(False)
+        else:
+            self._queue.put((exchange, done))
+        return done
 
     def close(self, timeout: float = 60.0) -> list[str]:
         """Finish every queued exchange; the failures seen."""
-        self._queue.put(_STOP)
+        self._closed = True
+        self._queue.put(None)
         self._thread.join(timeout)
         return self.failures
 
     def _work(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            assert isinstance(item, Exchange)
-            try:
-                self.handle(item)
-            except Exception as exc:  # recording must fail loudly, not silently
-                self._fail(item.step, exc)
+        while (item := self._queue.get()) is not None:
+            exchange, done = item
+            done.set_result(self._handle(exchange))
+
+    def _handle(self, exchange: Exchange) -> bool:
+        try:
+            self.handle(exchange)
+        except Exception as exc:  # recording must fail loudly, not silently
+            self._fail(exchange.step, exc)
+            return False
+        return True
 
     def _fail(self, step: int, exc: Exception) -> None:
         message = f"rewind: step {step} was NOT recorded: {type(exc).__name__}: {exc}"

@@ -9,10 +9,11 @@ the regular proxy named by ``HTTPS_PROXY``/``HTTP_PROXY``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ConfigError
@@ -32,13 +33,27 @@ class Listener:
 
     @property
     def mode_spec(self) -> str:
-        """The mitmproxy mode spec, without port; the path stays on the client's side."""
+        """The mitmproxy mode spec, without port; the path stays on the client's side, and
+        user-info (credentials) never goes into it."""
         parts = urlsplit(self.upstream)
-        return f"reverse:{parts.scheme}://{parts.netloc}"
+        return f"reverse:{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+    @property
+    def authorization(self) -> str | None:
+        """``Basic …`` for an upstream URL with user-info, which the mode spec leaves out."""
+        return basic_credentials(urlsplit(self.upstream))
 
     def client_base_url(self, port: int) -> str:
         """The base URL an agent uses to reach this listener on ``port``."""
         return f"http://{LOOPBACK}:{port}{urlsplit(self.upstream).path}"
+
+
+def basic_credentials(parts: SplitResult) -> str | None:
+    """``Basic base64(user:password)`` for a URL with user-info, else None."""
+    if parts.username is None and parts.password is None:
+        return None
+    userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return "Basic " + base64.b64encode(userinfo.encode("utf-8")).decode("ascii")
 
 
 def upstreams_from_env(environ: Mapping[str, str]) -> dict[str, str]:

@@ -3,6 +3,7 @@ and errors turned into messages and exit codes here and only here."""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from typing import Any
@@ -14,16 +15,24 @@ from rewind.errors import RewindError
 
 __all__ = ["main", "cli"]
 
-# command name -> module under rewind.cli holding it (imported on first use: `rewind list`
-# need not pay for importing mitmproxy).
+# command name -> (module under rewind.cli holding it, its one-line summary). Modules are
+# imported on first use, and `rewind --help` lists the summaries without importing any:
+# `rewind --help` and `rewind list` need not pay for mitmproxy. A test keeps each summary
+# equal to its command's own short help.
 COMMANDS = {
-    "init": "init_cmd",
-    "record": "record_cmd",
-    "replay": "replay_cmd",
-    "list": "sessions_cmd",
-    "inspect": "sessions_cmd",
-    "proxy": "proxy_cmd",
-    "env": "proxy_cmd",
+    "doctor": (
+        "store_cmd",
+        "Check every stored body's hash and every session's record; say what is damaged.",
+    ),
+    "env": ("proxy_cmd", "Print the export lines that point a shell at a running `rewind proxy`."),
+    "gc": ("store_cmd", "Remove stored bodies that no session refers to, and report the bytes freed."),
+    "init": ("init_cmd", "Create Rewind's CA and trust bundle under $REWIND_HOME/ca (idempotent)."),
+    "inspect": ("sessions_cmd", "Show a session's steps, or one step in full."),
+    "list": ("sessions_cmd", "List recorded sessions, newest first."),
+    "proxy": ("proxy_cmd", "Run a recording proxy until Ctrl-C, for agents started by hand."),
+    "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
+    "rm": ("store_cmd", "Delete SESSIONS and their records."),
+    "replay": ("replay_cmd", "Re-run SESSION's command offline, answering every call from the recording."),
 }
 
 
@@ -34,11 +43,26 @@ class RewindGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module_name = COMMANDS.get(cmd_name)
-        if module_name is None:
+        if cmd_name not in COMMANDS:
             return None
-        module = importlib.import_module(f"rewind.cli.{module_name}")
+        module = importlib.import_module(f"rewind.cli.{COMMANDS[cmd_name][0]}")
         return next((c for c in module.COMMANDS if c.name == cmd_name), None)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name in COMMANDS or name.startswith("-") or ctx.resilient_parsing:
+            return super().resolve_command(ctx, args)
+        ctx.fail(no_such_command(name))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The summaries from ``COMMANDS``, cut to the width as click cuts them."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        stubs = [click.Command(name, help=COMMANDS[name][1]) for name in sorted(COMMANDS)]
+        rows = [(stub.name or "", stub.get_short_help_str(limit)) for stub in stubs]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -46,6 +70,13 @@ class RewindGroup(click.Group):
         except RewindError as exc:
             report_error(exc)
             ctx.exit(exc.exit_code)
+
+
+def no_such_command(name: str) -> str:
+    """The usage error for an unknown command, with the nearest command if one is close."""
+    nearest = difflib.get_close_matches(name, COMMANDS, n=1)
+    hint = f" Did you mean {nearest[0]!r}?" if nearest else ""
+    return f"No such command {name!r}.{hint}"
 
 
 def report_error(exc: RewindError) -> None:
@@ -76,5 +107,8 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 
 def main() -> None:
+    from rewind.capture.runner import private_umask
+
+    private_umask()  # the store's files are the user's only; the agent keeps its umask
     cli(prog_name="rewind")
     sys.exit(0)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rewind.store.home import Home, resolve_home
-from rewind.store.index import Store
+
+if TYPE_CHECKING:
+    from rewind.store.index import Store
 
 
 @dataclass
@@ -18,4 +21,6 @@ class App:
         return cls(resolve_home(home, os.environ))
 
     def store(self) -> Store:
+        from rewind.store.index import Store  # DuckDB: only for commands that read the index
+
         return Store(self.home)

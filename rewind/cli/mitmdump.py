@@ -11,17 +11,19 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
+from rewind.canon.redactor import Redactor
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.sink import BackgroundSink
 from rewind.capture.wiring import parse_routes
-from rewind.cli.run import RecordRequest, Tally, keep, load_policy, session_start
-from rewind.core.exchange import Exchange
+from rewind.cli.run import RecordRequest, Tally, keep, load_policy, load_redactor, session_start
+from rewind.core.exchange import Exchange, Headers
 from rewind.errors import RewindError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -46,10 +48,11 @@ class MitmdumpRecorder:
 
     def __init__(self) -> None:
         self.router = Router({})
-        self.recorder = Recorder(self._submit)
+        self.recorder = Recorder(self._submit, on_request=self._learn)
         self.addons = [self.recorder, self.router]
         self.tally = Tally()
         self._sink: BackgroundSink | None = None
+        self._redactor: Redactor | None = None
         self._writer: SessionWriter | None = None
 
     def load(self, loader: Loader) -> None:
@@ -78,15 +81,20 @@ class MitmdumpRecorder:
             routes=self.router.routes,
             mode="mitmdump",
         )
-        policy = load_policy(home, ctx.options.rewind_redact, os.environ)
-        start = session_start(req, policy)
+        redactor = self._redactor = load_redactor(home, ctx.options.rewind_redact, os.environ)
+        start = session_start(req, redactor)
         writer = self._writer = SessionWriter(home, start)
-        self._sink = BackgroundSink(lambda ex: keep(ex, writer, policy, self.tally))
+        self._sink = BackgroundSink(lambda ex: keep(ex, writer, redactor, self.tally))
         print(f"rewind: recording session {start.id}", file=sys.stderr, flush=True)
 
-    def _submit(self, exchange: Exchange) -> None:
-        if self._sink is not None:
-            self._sink.submit(exchange)
+    def _learn(self, url: str, headers: Headers) -> None:
+        """A request's secrets, known before its response is stored."""
+        if self._redactor is not None:
+            self._redactor.learn_request(url, headers)
+
+    def _submit(self, exchange: Exchange) -> Future[bool] | None:
+        """The sink's future, which the recorder awaits before the response completes."""
+        return None if self._sink is None else self._sink.submit(exchange)
 
     def done(self) -> None:
         if self._sink is None or self._writer is None:
@@ -126,7 +134,7 @@ class MitmdumpReplay:
     def _build(self) -> None:
         home = _home()
         _, steps, blobs = Store(home).load(ctx.options.rewind_session)
-        engine = ReplayEngine(steps, blobs, load_policy(home, (), os.environ), ctx.options.rewind_reuse)
+        engine = ReplayEngine(steps, blobs, load_redactor(home, (), os.environ), ctx.options.rewind_reuse)
         if self.playback is not None:
             self.playback.stop()
         self.playback = PlaybackThread(parse_pace(ctx.options.rewind_pace))

@@ -1,20 +1,51 @@
-"""Turning records into JSON documents and rich tables."""
+"""Turning records into JSON documents and rich tables.
+
+Recorded content (names, commands, URLs, headers, bodies, error text) is untrusted: in a
+table or panel it is a ``Text`` (never parsed as rich markup) with control characters
+shown as visible ``\\x1b``-style escapes, so nothing recorded can drive the terminal.
+``--json`` keeps the data exact; JSON's own escapes make it just as inert.
+"""
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
+import re
 import shlex
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import click
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from rewind.store.models import SessionInfo, StepRecord
+
+# C0, DEL, C1 (0x9b is a one-byte CSI) and the bidirectional overrides that reorder text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What JSON leaves raw inside strings (ensure_ascii=False) that a terminal might act on.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+BODY_KEEP = "\n\t"
+
+
+def visible(text: str, keep: str = "") -> str:
+    """``text`` with control characters, except those in ``keep``, as visible escapes."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def cell(value: object) -> Text:
+    """Recorded content for a table or panel: literal text, control characters escaped."""
+    return Text(visible("" if value is None else str(value)))
 
 
 def iso(ts: float | None) -> str | None:
@@ -32,6 +63,7 @@ def session_json(s: SessionInfo) -> dict[str, Any]:
         "started_at": iso(s.started_at),
         "ended_at": iso(s.ended_at),
         "steps": s.steps,
+        "lost": s.lost,
         "exit_code": s.exit_code,
         "command": list(s.command),
         "cwd": s.cwd,
@@ -69,33 +101,72 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
+def json_text(data: Any) -> str:
+    """Exact JSON; the few characters JSON may leave raw are written as ``\\uXXXX``."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 def console() -> Console:
-    """Stdout console; wide when piped, so ids and URLs are never cut."""
-    out = Console(soft_wrap=False)
-    return out if out.is_terminal else Console(soft_wrap=False, width=200)
+    """Stdout console: a terminal's width, else ``$COLUMNS``, else (see ``show``) none."""
+    return Console(soft_wrap=False)
+
+
+def show(*renderables: RenderableType) -> None:
+    """Print to stdout; on a pipe without ``$COLUMNS``, at the output's natural width, so
+    nothing is wrapped or cut."""
+    out = console()
+    if not out.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+        out.width = natural_width(out, renderables)
+    out.print(*renderables)
+
+
+UNBOUNDED = 100_000
+
+
+def natural_width(out: Console, renderables: Sequence[RenderableType]) -> int:
+    """The widest of ``renderables`` laid out without a width limit."""
+    options = out.options.update_width(UNBOUNDED)
+    return max((Measurement.get(out, options, r).maximum for r in renderables), default=1)
+
+
+SESSION_COLUMNS = ("ID", "NAME", "MODE", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS")
 
 
 def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
+    """One row per session; LOST and PARENT columns when any session has one."""
+    lost, parents = any(s.lost for s in sessions), any(s.parent_id for s in sessions)
+    titles = SESSION_COLUMNS + (("LOST",) if lost else ()) + (("PARENT",) if parents else ())
     table = Table()
-    table.add_column("ID", no_wrap=True)
-    for title in ("NAME", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS", "COMMAND"):
-        table.add_column(title)
+    for title in (*titles, "COMMAND"):
+        table.add_column(title, no_wrap=title in ("ID", "PARENT"))
     for s in sessions:
-        table.add_row(
-            s.id,
-            s.name or "",
-            _local(s.started_at),
-            str(s.steps),
-            str(s.total_tokens),
-            _text(s.exit_code),
-            s.status,
-            _short(shlex.join(s.command), 50),
-        )
+        extra = ([s.lost] if lost else []) + ([s.parent_id] if parents else [])
+        table.add_row(*[cell(v) for v in (*_session_row(s), *extra, _command(s, 50))])
     return table
+
+
+def _session_row(s: SessionInfo) -> tuple[object, ...]:
+    return (s.id, s.name, s.mode, _local(s.started_at), s.steps, s.total_tokens, s.exit_code, s.status)
+
+
+def _command(s: SessionInfo, width: int) -> str:
+    return _short(shlex.join(s.command), width)
+
+
+def session_header(info: SessionInfo) -> Text:
+    """The lines above ``inspect``'s steps table: who, what, when, how it was made."""
+    first = Text.assemble(
+        (visible(info.id), "bold"), " ", cell(info.name), "  ", cell(shlex.join(info.command))
+    )
+    second = f"started {iso(info.started_at)}  exit {_text(info.exit_code)}  status {info.status}"
+    second += f"  mode {info.mode}" + (f"  parent {info.parent_id}" if info.parent_id else "")
+    second += f"  NOT RECORDED {info.lost} call(s)" if info.lost else ""
+    return Text("\n").join([first, cell(second)])
 
 
 def steps_table(steps: Sequence[StepRecord]) -> Table:
@@ -103,21 +174,43 @@ def steps_table(steps: Sequence[StepRecord]) -> Table:
         "#", "KIND", "PROVIDER", "MODEL", "METHOD", "URL", "STATUS", "IN", "OUT", "LATENCY", "TTFT", "STREAM"
     )
     for r in steps:
-        table.add_row(
-            str(r.step),
-            r.kind,
-            r.provider or "",
-            r.model or "",
-            r.method,
-            _short(r.url, 60),
-            _status(r),
-            _text(r.input_tokens),
-            _text(r.output_tokens),
-            _ms(r.latency_ms),
-            _ms(r.ttft_ms),
-            "yes" if r.streamed else "",
-        )
+        table.add_row(*[cell(v) for v in _step_row(r)])
     return table
+
+
+def _step_row(r: StepRecord) -> tuple[object, ...]:
+    return (
+        r.step,
+        r.kind,
+        r.provider,
+        r.model,
+        r.method,
+        _short(r.url, 60),
+        _status(r),
+        r.input_tokens,
+        r.output_tokens,
+        _ms(r.latency_ms),
+        _ms(r.ttft_ms),
+        "yes" if r.streamed else "",
+    )
+
+
+class GapLike(Protocol):
+    """A step that could not be recorded (the store's ``Gap``)."""
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+def gaps_lines(gaps: Sequence[GapLike]) -> list[Text]:
+    """One line per step that was not recorded: ``step N: NOT RECORDED: reason``."""
+    return [
+        Text.assemble(f"step {g.step}: ", ("NOT RECORDED", "bold red"), ": ", cell(g.reason))
+        for g in sorted(gaps, key=lambda g: g.step)
+    ]
 
 
 def _status(r: StepRecord) -> str:
@@ -151,7 +244,7 @@ def step_detail(r: StepRecord, request_body: Any, response_body: Any) -> Rendera
     title = f"step {r.step}  {r.kind} {r.provider or ''} {r.model or ''}  {_status(r)}"
     summary = f"{r.method} {r.url}\n{timing}  {tokens}{chunks}\nfingerprint {r.fingerprint}"
     return Group(
-        Panel(summary, title=title, title_align="left"),
+        Panel(Text(visible(summary, keep="\n")), title=cell(title), title_align="left"),
         _section("request", r.request_headers, request_body),
         _section("response", r.response_headers, response_body),
     )
@@ -160,15 +253,18 @@ def step_detail(r: StepRecord, request_body: Any, response_body: Any) -> Rendera
 def _section(label: str, headers: Sequence[tuple[str, str]], body: Any) -> RenderableType:
     table = Table(show_header=False, box=None, pad_edge=False)
     for name, value in headers:
-        table.add_row(f"[dim]{name}[/]", value)
+        table.add_row(Text(visible(name), style="dim"), cell(value))
     return Panel(Group(table, _body_view(body)), title=label, title_align="left")
 
 
 def _body_view(body: Any) -> RenderableType:
     if isinstance(body, (dict, list)):
-        text = json.dumps(body, indent=2, ensure_ascii=False)
-        return Syntax(_clip(text), "json", word_wrap=True)
-    return _clip(str(body)) if body != "" else "[dim](empty body)[/]"
+        from rich.syntax import Syntax  # pygments: only for a step shown in full
+
+        return Syntax(visible(_clip(json_text(body)), keep=BODY_KEEP), "json", word_wrap=True)
+    if body == "":
+        return Text("(empty body)", style="dim")
+    return Text(visible(_clip(str(body)), keep=BODY_KEEP))
 
 
 def _clip(text: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 import click
 
 from rewind.capture.wiring import parse_routes
 from rewind.cli.app import App
-from rewind.cli.render import emit_json
+from rewind.cli.render import emit_json, visible
 from rewind.cli.replaying import ReplayRequest, ReplayResult, replay
 from rewind.replay.modes import parse_on_miss
 from rewind.replay.pace import parse_pace
@@ -39,7 +41,12 @@ from rewind.replay.pace import parse_pace
     help="Where live misses for HOST go (default: the recorded routes).",
 )
 @click.option("--redact", multiple=True, metavar="REGEX", help="Extra body redaction pattern.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as JSON on stdout; the command's own stdout goes to stderr.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 @click.pass_context
@@ -65,7 +72,8 @@ def replay_command(
 
     No request leaves the machine and no API key is needed. Exit codes: 0 all
     matched, all used, output identical; 3 a request had no recorded answer;
-    4 output differs; 5 recorded steps were left unused.
+    4 output differs; 5 recorded steps were left unused. A session recorded
+    without a command (`rewind proxy`, mitmdump) has no output to compare.
     """
     req = ReplayRequest(
         ref=session,
@@ -77,9 +85,16 @@ def replay_command(
         routes=parse_routes(routes) if routes else None,
         redact=redact,
     )
-    result = replay(app.home, req)
+    with _agent_stdout_to_stderr(as_json):
+        result = replay(app.home, req)
     _report(result, as_json)
     ctx.exit(result.summary.exit_code())
+
+
+def _agent_stdout_to_stderr(as_json: bool) -> contextlib.AbstractContextManager[object]:
+    """With --json, stdout carries only the JSON document: the agent's output is echoed
+    to stderr instead (it is still compared with the recording)."""
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 
 def _report(result: ReplayResult, as_json: bool) -> None:
@@ -93,7 +108,7 @@ def _report(result: ReplayResult, as_json: bool) -> None:
             }
         )
     for line in result.summary.lines():
-        click.echo(line, err=True)
+        click.echo(visible(line, keep="\t"), err=True)
     if result.live_session:
         click.echo(f"{result.live_calls} request(s) went live; new session: {result.live_session}", err=True)
 

@@ -17,7 +17,8 @@ from rewind.capture.listeners import ListenerPorts
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
-from rewind.cli.run import RecordRequest, load_policy, record, redact_output, running_proxy
+from rewind.cli.render import visible
+from rewind.cli.run import RecordRequest, load_redactor, record, redact_output, running_proxy
 from rewind.errors import ReplayError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -58,8 +59,8 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     """Re-run the recorded (or given) command against the recording."""
     info, steps, blobs = Store(home).load(req.ref)
     command, cwd = _command(info, req)
-    policy = load_policy(home, req.redact, req.environ)
-    engine = ReplayEngine(steps, blobs, policy, reuse=req.reuse)
+    redactor = load_redactor(home, req.redact, req.environ)
+    engine = ReplayEngine(steps, blobs, redactor, reuse=req.reuse)
     playback = PlaybackThread(req.pace)
     playback.start()
     addon = ReplayAddon(engine, playback, req.on_miss, notify=_to_stderr, ports=ListenerPorts())
@@ -68,13 +69,13 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     finally:
         playback.stop()
     recorded_out = blobs.get(info.stdout_sha or "", b"")
-    replayed_out = redact_output(run.stdout, policy)
+    replayed_out = redact_output(run.stdout, redactor)
     summary = ReplaySummary(
         total_recorded=len(engine.matcher.recorded),
         served=engine.matcher.served,
         misses=[] if req.on_miss is OnMiss.LIVE else list(engine.misses),
         unused=engine.matcher.unused(),
-        output=compare_output(recorded_out, replayed_out, info.exit_code, run.exit_code),
+        output=compare_output(recorded_out, replayed_out, info.exit_code, run.exit_code, info.mode),
     )
     return ReplayResult(info, summary, live_id, addon.live)
 
@@ -130,6 +131,6 @@ def _with_placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _to_stderr(message: str) -> None:
-    """At the moment of a miss, its first line; the full explanation ends the run."""
-    print(f"rewind: {message.splitlines()[0]}", file=sys.stderr, flush=True)
+def _to_stderr(headline: str) -> None:
+    """At the moment of a miss, a one-line pointer; the summary explains it in full."""
+    print(f"rewind: replay miss: {visible(headline)} (explained at the end)", file=sys.stderr, flush=True)

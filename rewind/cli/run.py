@@ -160,7 +160,8 @@ def record(
     tally = Tally()
     sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
     ports = ports or ListenerPorts()
-    addons = [Recorder(sink.submit, ports), *extra_addons, Router(req.routes)]
+    recorder = Recorder(sink.submit, ports, on_request=policy.learn_request)  # secrets known early
+    addons = [recorder, *extra_addons, Router(req.routes)]
     proxy = ProxyThread(ProxySpec(home.ca_dir, listeners, addons, req.listen_port))
     wiring = _start_or_abort(proxy, sink, writer)
     result = None

@@ -4,40 +4,63 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from rewind.cli.app import App
 from rewind.cli.render import (
-    console,
     emit_json,
-    iso,
+    gaps_lines,
+    session_header,
     session_json,
     sessions_table,
+    show,
     step_detail,
     step_json,
     steps_table,
 )
+from rewind.cli.since import since_option
 from rewind.errors import RewindError
-from rewind.store.index import Store
 from rewind.store.models import SessionInfo, StepRecord
+
+if TYPE_CHECKING:
+    from rewind.store.index import Store
 
 JSON_HELP = "Print JSON to stdout instead of a table."
 
 
 @click.command("list")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Show at most N sessions.")
+@click.option("--name", metavar="NAME", help="Only sessions with this name.")
+@click.option(
+    "--since",
+    callback=since_option,
+    metavar="DATE|AGE",
+    help="Only sessions started since then: 2024-05-01, 2024-05-01T09:30, 7d, 12h.",
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def list_command(app: App, as_json: bool) -> None:
-    """List recorded sessions, newest first."""
-    sessions = app.store().sessions()
+def list_command(app: App, limit: int | None, name: str | None, since: float | None, as_json: bool) -> None:
+    """List recorded sessions, newest first.
+
+    \b
+    Examples:
+      rewind list --limit 5
+      rewind list --name nightly --since 7d --json
+    """
+    # A home that does not exist has no sessions: no need to start DuckDB to say so.
+    sessions = app.store().sessions(limit=limit, name=name, since=since) if app.home.root.is_dir() else []
     if as_json:
         emit_json([session_json(s) for s in sessions])
     elif not sessions:
-        click.echo("No sessions yet. Record one with: rewind record -- CMD", err=True)
+        click.echo(_nothing_found(filtered=name is not None or since is not None), err=True)
     else:
-        console().print(sessions_table(sessions))
+        show(sessions_table(sessions))
+
+
+def _nothing_found(filtered: bool) -> str:
+    return "No sessions match." if filtered else "No sessions yet. Record one with: rewind record -- CMD"
 
 
 @click.command("inspect")
@@ -55,14 +78,19 @@ def inspect_command(app: App, session: str, step_no: int | None, as_json: bool) 
     steps = store.steps(info.id)
     if step_no is not None:
         _inspect_step(app, _pick(steps, step_no), as_json)
-    elif as_json:
-        output = {name: _text_blob(store, sha) for name, sha in _outputs(info)}
-        emit_json({**session_json(info), **output, "steps": [step_json(s) for s in steps]})
     else:
-        out = console()
-        out.print(f"[bold]{info.id}[/] {info.name or ''}  {' '.join(info.command)}")
-        out.print(f"started {iso(info.started_at)}  exit {info.exit_code}  status {info.status}")
-        out.print(steps_table(steps))
+        _inspect_session(store, info, steps, as_json)
+
+
+def _inspect_session(store: Store, info: SessionInfo, steps: list[StepRecord], as_json: bool) -> None:
+    """The steps, and any the recorder could not store (gaps), as JSON or a table."""
+    gaps = store.gaps(info.id)
+    if as_json:
+        output = {name: _text_blob(store, sha) for name, sha in _outputs(info)}
+        gap_docs = [{"step": g.step, "reason": g.reason} for g in gaps]
+        emit_json({**session_json(info), **output, "steps": [step_json(s) for s in steps], "gaps": gap_docs})
+    else:
+        show(session_header(info), steps_table(steps), *gaps_lines(gaps))
 
 
 def _outputs(info: SessionInfo) -> list[tuple[str, str | None]]:
@@ -93,7 +121,7 @@ def _inspect_step(app: App, step: StepRecord, as_json: bool) -> None:
     if as_json:
         emit_json(doc)
         return
-    console().print(step_detail(step, doc["request"]["body"], doc["response"]["body"]))
+    show(step_detail(step, doc["request"]["body"], doc["response"]["body"]))
 
 
 def _body(data: bytes) -> Any:

@@ -17,7 +17,7 @@ class Chunk:
     """One piece of a streamed response body and when it arrived."""
 
     t_ms: float  # milliseconds since the proxy received the request
-    data: bytes
+    data: bytes | memoryview  # as captured, a view of the exchange's response_body
 
 
 @dataclass

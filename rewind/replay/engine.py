@@ -1,9 +1,10 @@
 """The replay engine: decide, for each incoming request, what the recording says.
 
-Pure and mitmproxy-free. A request is redacted with the same policy as at recording
-time, fingerprinted, and matched first in, first out against the recorded steps
-(``Matcher``). A hit yields the recorded response (with its chunks, for streams), a
-recorded failure yields the failure again, and a miss yields an explained error.
+Pure and mitmproxy-free. A request is redacted with the same rules as at recording
+time (a session ``Redactor``, which learns secrets as it goes), fingerprinted, and
+matched first in, first out against the recorded steps (``Matcher``). A hit yields
+the recorded response (with its chunks, for streams), a recorded failure yields the
+failure again, and a miss yields an explained error.
 Steps recorded under an older fingerprint version are re-fingerprinted from their
 stored (already redacted) request bytes: that is the migration.
 """
@@ -23,7 +24,8 @@ from rewind.canon.fingerprint import (
     parse_version,
 )
 from rewind.canon.providers import Provider, detect_provider
-from rewind.canon.redact import RedactionPolicy, redact_exchange
+from rewind.canon.redact import RedactionPolicy
+from rewind.canon.redactor import Redactor
 from rewind.core.exchange import Exchange, Headers
 from rewind.replay.explain import MissReport, explain_miss
 from rewind.replay.matcher import Matcher, is_failure
@@ -66,11 +68,13 @@ class ReplayEngine:
         self,
         steps: Sequence[StepRecord],
         blobs: Mapping[str, bytes],
-        policy: RedactionPolicy,
+        policy: RedactionPolicy | Redactor,
         reuse: bool = False,
     ) -> None:
         self.blobs = blobs
-        self.policy = policy
+        # One redactor for the whole replay: it learns secrets from incoming requests as a
+        # recording's did, so a request is redacted (and fingerprinted) as it was recorded.
+        self.redactor = policy if isinstance(policy, Redactor) else Redactor(policy)
         self.steps = [self._current(step) for step in steps]
         self.matcher = Matcher(self.steps, reuse=reuse)
         self.misses: list[MissReport] = []
@@ -79,7 +83,7 @@ class ReplayEngine:
 
     def decide(self, incoming: Incoming) -> Answer:
         """The answer to one request; a miss is remembered for the summary."""
-        clean = redact_exchange(_as_exchange(incoming), self.policy)
+        clean = self.redactor.redact_exchange(_as_exchange(incoming))
         provider = detect_provider(clean.host, clean.path, incoming.listener)
         canonical = canonical_request(
             clean.method, clean.url, clean.request_headers, clean.request_body, provider

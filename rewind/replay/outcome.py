@@ -5,6 +5,7 @@ Exit codes of ``rewind replay`` (the most serious applies):
     0  every request matched, every recorded step was used, output identical
     3  at least one request missed (had no recorded answer)
     4  no misses, but the command's stdout or exit code differs from the recording
+       (never for a session recorded without a command: there is no output to compare)
     5  everything matched and output is identical, but some recorded steps were unused
 
 (1 and 2 are Rewind's general error and bad-option codes, ``rewind.errors``.)
@@ -36,12 +37,21 @@ EXIT_OUTPUT_DIFFERS = 4
 EXIT_UNUSED_STEPS = 5
 
 
+# Session modes recorded without a command (``rewind proxy``, mitmdump with
+# addons/record.py): there is no recorded output to compare a replay's with.
+NO_OUTPUT_MODES = {"proxy": "`rewind proxy`", "mitmdump": "mitmdump"}
+
+
 @dataclass(frozen=True)
 class OutputComparison:
-    """Whether the replayed command printed what the recorded one did; a diff if not."""
+    """Whether the replayed command printed what the recorded one did; a diff if not.
+
+    ``missing`` says why there was nothing to compare with (then ``identical`` means
+    nothing and never fails the replay)."""
 
     identical: bool
     diff: str = ""
+    missing: str = ""
 
 
 def compare_output(
@@ -49,8 +59,13 @@ def compare_output(
     replayed_stdout: bytes,
     recorded_exit: int | None,
     replayed_exit: int,
+    recorded_by: str = "record",
 ) -> OutputComparison:
-    """Compare stdout (unified diff) and exit codes (when the recorded one is known)."""
+    """Compare stdout (unified diff) and exit codes (when the recorded one is known),
+    unless the session's mode ``recorded_by`` kept no output."""
+    if recorded_by in NO_OUTPUT_MODES:
+        why = f"the session was recorded by {NO_OUTPUT_MODES[recorded_by]}, which runs no command"
+        return OutputComparison(identical=True, missing=why)
     diff = _unified(recorded_stdout, replayed_stdout)
     if recorded_exit is not None and recorded_exit != replayed_exit:
         diff += f"exit code: {replayed_exit} vs recorded {recorded_exit}\n"
@@ -96,29 +111,37 @@ class ReplaySummary:
         return lines
 
     def to_json(self) -> dict[str, Any]:
+        compared = None if self.output is None or self.output.missing else self.output
         return {
             "replayed": self.served,
             "recorded": self.total_recorded,
             "misses": [m.to_json() for m in self.misses],
             "unused_steps": [s.step for s in self.unused],
-            "output_identical": None if self.output is None else self.output.identical,
-            "output_diff": None if self.output is None else self.output.diff,
+            "output_identical": None if compared is None else compared.identical,
+            "output_diff": None if compared is None else compared.diff,
+            "output_not_compared": (self.output.missing or None) if self.output else None,
             "exit_code": self.exit_code(),
         }
 
 
 def _miss_lines(misses: Sequence[MissReport]) -> list[str]:
+    """Every miss in full; advice that every miss ends with is given once, at the end."""
     if not misses:
         return []
+    texts = [miss.text().splitlines() for miss in misses]
+    shared = {tuple(text[-1:]) for text in texts}
+    advice = texts[0][-1:] if len(texts) > 1 and len(shared) == 1 else []
     lines = [f"Missed requests: {len(misses)}"]
-    for miss in misses:
-        lines += ["  " + line for line in miss.text().splitlines()]
-    return lines
+    for text in texts:
+        lines += ["  " + line for line in text[: len(text) - len(advice)]]
+    return lines + ["  " + line for line in advice]
 
 
 def _output_lines(output: OutputComparison | None) -> list[str]:
     if output is None:
         return []
+    if output.missing:
+        return [f"Output not compared: {output.missing}."]
     if output.identical:
         return ["Output identical."]
     return ["Output differs:", *output.diff.splitlines()]

@@ -19,11 +19,13 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from rewind.store.blobs import iter_objects
 from rewind.store.home import Home
 from rewind.store.journal import (
     GAP_COLUMNS,
@@ -85,6 +87,8 @@ def fold_journal(conn: Conn, home: Home, journal: Path, warn: Warn) -> str | Non
     for skipped in record.skipped:
         warn(f"journal {skipped.text()}")
     load_record(conn, home, record)
+    if unlocated(conn, record):  # deduplicated against a pack the index never learnt of
+        locate_objects(conn, home)
     if record.status != "recording":
         seal(home, journal, record)
     return record.status
@@ -98,6 +102,25 @@ def fold_sealed(conn: Conn, home: Home, path: Path, warn: Warn) -> None:
         warn(f"the session record {path} is unreadable ({e}); run `rewind doctor`")
         return
     load_record(conn, home, record)
+    if unlocated(conn, record):
+        locate_objects(conn, home)
+
+
+def unlocated(conn: Conn, record: SessionRecord) -> bool:
+    """Whether some blob of ``record`` has no location in the index."""
+    shas = {row["request_sha"] for row in record.steps}
+    shas |= {row["response_sha"] for row in record.steps if row.get("response_sha")}
+    if not shas:
+        return False
+    found = conn.execute("SELECT count(*) FROM objects WHERE sha = ANY(?)", [sorted(shas)]).fetchone()
+    return found is None or found[0] < len(shas)
+
+
+def locate_objects(conn: Conn, home: Home) -> None:
+    """Add the location of every object in every pack that the index lacks."""
+    rows = [asdict(ref) for ref in iter_objects(home.root)]
+    with transaction(conn):
+        bulk_insert(conn, home, "objects", rows, OBJECT_COLUMNS, ("sha",), replace=False)
 
 
 def seal(home: Home, journal: Path, record: SessionRecord) -> None:
@@ -124,7 +147,9 @@ def load_record(conn: Conn, home: Home, record: SessionRecord) -> None:
         conn.execute("DELETE FROM gaps WHERE session_id = ?", [sid])
         bulk_insert(conn, home, "steps", record.steps, STEP_COLUMNS, ("session_id", "step"))
         bulk_insert(conn, home, "gaps", record.gaps, GAP_COLUMNS, ("session_id", "step"))
-        bulk_insert(conn, home, "objects", record.objects, OBJECT_COLUMNS, ("sha",), replace=False)
+        # A session's own rows win: it wrote (or verified) those copies after any it did
+        # not trust, so the index stops pointing at an earlier, damaged copy.
+        bulk_insert(conn, home, "objects", record.objects, OBJECT_COLUMNS, ("sha",))
 
 
 @contextlib.contextmanager
@@ -199,6 +224,9 @@ def backfill(conn: Conn, home: Home, session_ids: set[str]) -> None:
         if record is not None:
             home.sessions_dir.mkdir(mode=0o700, exist_ok=True)
             write_sealed(home.sealed_record(sid), record)
+            # "recording" with no journal left (an aborted recording a reader saw live)
+            # would otherwise stay "recording" for ever, and `rewind rm` refuse it.
+            conn.execute("UPDATE sessions SET status = ? WHERE id = ?", [record.status, sid])
 
 
 def record_from_index(conn: Conn, sid: str) -> SessionRecord | None:
@@ -214,17 +242,9 @@ def record_from_index(conn: Conn, sid: str) -> SessionRecord | None:
     if info.ended_at is not None:
         end = SessionEnd(info.exit_code, info.ended_at, info.stdout_sha, info.stderr_sha)
     status = "interrupted" if info.status == "recording" else info.status
-    record = SessionRecord(start, step_rows(conn, sid), _object_rows(conn, sid), _gap_rows(conn, sid), end)
+    record = SessionRecord(start, step_rows(conn, sid), [], _gap_rows(conn, sid), end)
     record.status = status
     return record
-
-
-def _object_rows(conn: Conn, sid: str) -> list[dict[str, Any]]:
-    cursor = conn.execute(
-        "SELECT o.* FROM objects o WHERE o.pack = ?", [f"packs/{sid}.pack"]
-    )
-    names = [d[0] for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _gap_rows(conn: Conn, sid: str) -> list[dict[str, Any]]:

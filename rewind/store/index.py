@@ -79,7 +79,7 @@ class Store:
     ) -> list[SessionInfo]:
         """Sessions newest first, optionally only ``name``'s, started at or after ``since``."""
         where, params = _filters(name, since)
-        tail = f"{where} ORDER BY s.started_at DESC, s.id" + (f" LIMIT {int(limit)}" if limit else "")
+        tail = f"{where} ORDER BY s.started_at DESC, s.id" + ("" if limit is None else f" LIMIT {int(limit)}")
         with self._open() as conn:
             return session_infos(conn, tail, params)
 

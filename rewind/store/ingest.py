@@ -8,7 +8,6 @@ returned step to ``SessionWriter.add_step``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from urllib.parse import urlsplit
 
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import (
@@ -21,6 +20,7 @@ from rewind.canon.providers import (
 from rewind.canon.redact import RedactionPolicy, redact_exchange
 from rewind.canon.redactor import Redactor
 from rewind.core.exchange import Exchange, header
+from rewind.store.journal import chain_key
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
 
@@ -34,6 +34,7 @@ def exchange_to_step(
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
     usage = asdict(extract_usage(provider, red.response_body, content_type))
+    request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,
         kind="llm" if is_llm_call(provider, red.path) else "http",
@@ -41,11 +42,11 @@ def exchange_to_step(
         fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
                                 provider),
         request_headers=red.request_headers,
-        request_sha=writer.put_blob(red.request_body, chain_of(red, "request")),
+        request_sha=request_sha,
         provider=_name(provider),
         model=extract_model(provider, red.path, red.request_body, red.response_body),
         status=red.status, reason=red.reason, error=red.error,
-        response_headers=red.response_headers, response_sha=_response_sha(red, writer),
+        response_headers=red.response_headers, response_sha=_response_sha(red, writer, request_sha),
         latency_ms=red.latency_ms, ttft_ms=_ttft(red), streamed=red.streamed,
         chunks=_chunks(red), **usage,
     )
@@ -61,16 +62,17 @@ def _name(provider: Provider | None) -> str | None:
     return None if provider is None else provider.value
 
 
-def _response_sha(red: Exchange, writer: SessionWriter) -> str | None:
-    """No blob when no response came back at all."""
+def _response_sha(red: Exchange, writer: SessionWriter, request_sha: str) -> str | None:
+    """No blob when no response came back at all. A response is delta-coded against
+    its own request (which it often quotes) when no earlier recording has its twin."""
     if red.status is None and not red.response_body:
         return None
-    return writer.put_blob(red.response_body, chain_of(red, "response"))
+    return writer.put_blob(red.response_body, chain_of(red, "response"), near=request_sha)
 
 
 def chain_of(red: Exchange, part: str) -> str:
     """Bodies of one endpoint form a delta chain: an agent resends its conversation."""
-    return f"{part} {red.method} {red.host}{urlsplit(red.url).path}"
+    return chain_key(part, red.method, red.url)
 
 
 def _ttft(red: Exchange) -> float | None:

@@ -13,7 +13,8 @@ Each line is one ``write()`` on an ``O_APPEND`` descriptor, so a ``kill -9`` lea
 most a torn last line. Once the session is over (``end.json``, or nobody holds
 ``live.lock``) the next fold *seals* it: one zstd-compressed file ``sessions/<sid>.rws``
 holding the same records, one JSON object per line, each tagged with ``"record"``
-(``start``, ``step``, ``object``, ``gap``, ``skipped``, ``end``, ``status``). Sealed
+(``start``, ``step``, ``gap``, ``skipped``, ``end``, ``status``). Object locations are
+not sealed: packs describe themselves, and are scanned when an index needs them. Sealed
 records are what the index is rebuilt from (``rewind doctor --repair``).
 
 Reading validates every line: a torn, garbage, incomplete or wrongly typed line is
@@ -31,11 +32,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import zstandard
 
 from rewind.core.exchange import Headers
 from rewind.store.blobs import BlobRef, write_all
+from rewind.store.home import Home
 from rewind.store.models import Gap, SessionStart, StepRecord
 
 JOURNAL_VERSION = 2
@@ -294,7 +297,7 @@ def _parse_line(
 
 
 def _reason(e: Exception) -> str:
-    if isinstance(e, json.JSONDecodeError):
+    if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # bytes json cannot decode
         return "not JSON (torn or garbage)"
     return str(e) or type(e).__name__
 
@@ -420,7 +423,6 @@ def sealed_lines(record: SessionRecord) -> Iterator[dict[str, Any]]:
     """The records of a sealed session file, in order."""
     yield {"record": "start", "journal_version": JOURNAL_VERSION, **asdict(record.start)}
     yield from ({"record": "step", **row} for row in record.steps)
-    yield from ({"record": "object", **row} for row in record.objects)
     yield from ({"record": "gap", "step": g["step"], "reason": g["reason"]} for g in record.gaps)
     yield from ({"record": "skipped", **asdict(s)} for s in record.skipped)
     if record.end is not None:
@@ -516,3 +518,69 @@ def _fsync_dir(path: Path) -> None:
 
 def rows_of(records: Iterable[SessionRecord], attr: str) -> list[dict[str, Any]]:
     return [row for rec in records for row in getattr(rec, attr)]
+
+
+# -- the previous recording of a session, for delta coding ----------------------------------------
+
+
+def chain_key(part: str, method: str, url: str) -> str:
+    """Bodies of one endpoint form a chain: ``request POST host/path`` (no query)."""
+    parts = urlsplit(url)
+    return f"{part} {method} {parts.netloc.lower()}{parts.path}"
+
+
+def earlier_blobs(home: Home, start: SessionStart) -> dict[tuple[str, int], str]:
+    """(chain, n) -> sha of the n-th blob of each chain in the newest sealed recording
+    with ``start``'s name (or, unnamed, its command and directory); empty if none."""
+    best = _newest_alike(home.sessions_dir, start)
+    if best is None:
+        return {}
+    try:
+        record = read_sealed(best)
+    except (OSError, ValueError):
+        return {}
+    return _chain_positions(record)
+
+
+def _newest_alike(sessions_dir: Path, start: SessionStart) -> Path | None:
+    best: tuple[float, Path] | None = None
+    for path in sessions_dir.glob(f"*{SEALED_SUFFIX}"):
+        other = _sealed_start(path)
+        if other is None or other.id == start.id or not _alike(other, start):
+            continue
+        if best is None or other.started_at > best[0]:
+            best = (other.started_at, path)
+    return None if best is None else best[1]
+
+
+def _alike(a: SessionStart, b: SessionStart) -> bool:
+    if a.name or b.name:
+        return a.name == b.name
+    return (a.command, a.cwd) == (b.command, b.cwd)
+
+
+def _sealed_start(path: Path) -> SessionStart | None:
+    """Only the first record of a sealed file (its start), without reading the rest."""
+    try:
+        with path.open("rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
+            head = reader.read(65536)
+    except (OSError, zstandard.ZstdError):
+        return None
+    first = head.split(b"\n", 1)[0]
+    try:
+        return parse_start(json.loads(first))
+    except ValueError:
+        return None
+
+
+def _chain_positions(record: SessionRecord) -> dict[tuple[str, int], str]:
+    positions: dict[tuple[str, int], str] = {}
+    counts: dict[str, int] = {}
+    for row in sorted(record.steps, key=lambda r: r["step"]):
+        for part, sha in (("request", row["request_sha"]), ("response", row.get("response_sha"))):
+            if sha is None:
+                continue
+            key = chain_key(part, row["method"], row["url"])
+            positions[(key, counts.get(key, 0))] = sha
+            counts[key] = counts.get(key, 0) + 1
+    return positions

@@ -258,8 +258,8 @@ def remove_sessions(home: Home, refs: list[str]) -> list[SessionInfo]:
         with transaction(conn):
             for table, column in (("steps", "session_id"), ("gaps", "session_id"), ("sessions", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(?)", [ids])
-    for sid in ids:
-        home.sealed_record(sid).unlink(missing_ok=True)
+        for sid in ids:  # under the lock: a fold in between would load the record again
+            home.sealed_record(sid).unlink(missing_ok=True)
     return infos
 
 
@@ -319,6 +319,7 @@ def _collect_pack(conn: Any, home: Home, pack: str, live: dict[str, BlobRef], re
     if len(keep) == len(scan.refs) and not scan.torn_bytes:
         return
     report.objects_removed += len(scan.refs) - len(keep)
+    _forget(conn, pack, {r.sha for r in scan.refs} - {r.sha for r in keep})
     path = home.root / pack
     if not keep:
         path.unlink()
@@ -328,6 +329,12 @@ def _collect_pack(conn: Any, home: Home, pack: str, live: dict[str, BlobRef], re
     new_size = _rewrite(conn, home, pack, keep)
     report.packs_rewritten += 1
     report.bytes_freed += scan.size - new_size
+
+
+def _forget(conn: Any, pack: str, removed: set[str]) -> None:
+    """Drop the index rows of removed objects, so a later copy of one is not shadowed."""
+    if removed:
+        conn.execute("DELETE FROM objects WHERE pack = ? AND sha = ANY(?)", [pack, sorted(removed)])
 
 
 def _rewrite(conn: Any, home: Home, pack: str, keep: list[BlobRef]) -> int:

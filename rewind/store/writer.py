@@ -36,10 +36,11 @@ from rewind.store.blobs import (
     sha256_hex,
 )
 from rewind.store.home import Home, ensure_home
-from rewind.store.journal import JournalWriter, SessionEnd
+from rewind.store.journal import JournalWriter, SessionEnd, earlier_blobs
 from rewind.store.models import Gap, SessionStart, StepRecord
 
 FINISH_FOLD_TIMEOUT = 5.0
+RECENT = 4
 Base = tuple[str, bytes, int]  # sha, raw bytes, chain depth
 
 
@@ -60,6 +61,10 @@ class SessionWriter:
         self._depth: dict[str, int] = {}
         self._verified: set[str] = set()
         self._bases: dict[str, Base] = {}
+        self._counts: dict[str, int] = {}
+        self._recent: dict[str, bytes] = {}  # the last blobs put, for ``near``
+        self._earlier_blobs: dict[tuple[str, int], str] | None = None
+        self._blob_reader: BlobReader | None = None
         with _io_errors(home):
             ensure_home(home)
             self._gc_lock: int | None = _shared_lock(home)
@@ -71,17 +76,24 @@ class SessionWriter:
     def session_id(self) -> str:
         return self.start.id
 
-    def put_blob(self, data: bytes, chain: str | None = None) -> str:
-        """Store ``data`` (once per store) and return its sha256; delta-code it against
-        the previous blob of ``chain``."""
+    def put_blob(self, data: bytes, chain: str | None = None, near: str | None = None) -> str:
+        """Store ``data`` (once per store) and return its sha256.
+
+        A blob of a ``chain`` is delta-coded against the same blob of the previous
+        recording of this session's name or command (its n-th of that chain), which a
+        re-run reproduces nearly byte for byte; failing that, against ``near`` (a blob
+        just put, e.g. a response's own request, which it often quotes), else against
+        the previous blob of the chain in this session (an agent resends its
+        conversation)."""
         sha = sha256_hex(data)
         with self._lock:
             self._check_open()
             with _io_errors(self.home):
                 if not self._have(sha, data):
-                    self._write(sha, data, self._base_for(chain, len(data)))
-            if chain is not None and len(data) <= MAX_DELTA_BASE:
-                self._bases[chain] = (sha, data, self._depth.get(sha, 0))
+                    self._write(sha, data, self._base_for(chain, near, len(data)))
+            if chain is not None:
+                self._advance(chain, sha, data)
+            self._remember(sha, data)
         return sha
 
     def add_step(self, rec: StepRecord) -> None:
@@ -163,7 +175,7 @@ class SessionWriter:
 
     def _verify(self, ref: BlobRef) -> bool:
         try:
-            BlobReader(self.home.root, self._known_objects().get).get(ref)
+            self._reader().get(ref)
         except (BlobMissing, BlobCorrupt):
             return False  # a damaged copy: write ours
         self._verified.add(ref.sha)
@@ -176,11 +188,50 @@ class SessionWriter:
         self._depth[sha] = 0 if base is None else base[2] + 1
         self._verified.add(sha)
 
-    def _base_for(self, chain: str | None, size: int) -> Base | None:
-        base = None if chain is None else self._bases.get(chain)
-        if base is None or base[2] >= MAX_DEPTH - 1 or size > MAX_DELTA_BASE:
+    def _base_for(self, chain: str | None, near: str | None, size: int) -> Base | None:
+        if chain is None or size > MAX_DELTA_BASE:
             return None
-        return base
+        for base in (self._earlier(chain), self._recent_base(near), self._bases.get(chain)):
+            if base is not None and base[2] < MAX_DEPTH - 1:
+                return base
+        return None
+
+    def _remember(self, sha: str, data: bytes) -> None:
+        if len(data) <= MAX_DELTA_BASE:
+            self._recent[sha] = data
+            while len(self._recent) > RECENT:
+                del self._recent[next(iter(self._recent))]
+
+    def _recent_base(self, sha: str | None) -> Base | None:
+        data = None if sha is None else self._recent.get(sha)
+        return None if sha is None or data is None else (sha, data, self._depth.get(sha, 0))
+
+    def _advance(self, chain: str, sha: str, data: bytes) -> None:
+        self._counts[chain] = self._counts.get(chain, 0) + 1
+        if len(data) <= MAX_DELTA_BASE:
+            self._bases[chain] = (sha, data, self._depth.get(sha, 0))
+
+    def _earlier(self, chain: str) -> Base | None:
+        """The same blob of the previous recording, if it is in the store and readable."""
+        sha = self._reference().get((chain, self._counts.get(chain, 0)))
+        ref = None if sha is None else self._known_objects().get(sha)
+        if ref is None or ref.raw_size > MAX_DELTA_BASE:
+            return None
+        try:
+            data = self._reader().get(ref)
+        except (BlobMissing, BlobCorrupt):
+            return None
+        return ref.sha, data, self._depth.get(ref.sha, 0)
+
+    def _reference(self) -> dict[tuple[str, int], str]:
+        if self._earlier_blobs is None:
+            self._earlier_blobs = earlier_blobs(self.home, self.start)
+        return self._earlier_blobs
+
+    def _reader(self) -> BlobReader:
+        if self._blob_reader is None:
+            self._blob_reader = BlobReader(self.home.root, self._known_objects().get)
+        return self._blob_reader
 
     def _known_objects(self) -> dict[str, BlobRef]:
         """Every object in the store, by sha (packs scanned once, on first use)."""

@@ -9,7 +9,9 @@ official SDKs to parse every response:
   ``:streamGenerateContent`` (:mod:`rewind.testing.fake_gemini`);
 - plain tool endpoints under ``/tools/`` (:mod:`rewind.testing.fake_tools`);
 - ``GET /_fake/stats`` (``{"requests": n, "by_path": {...}}``) and ``POST /_fake/reset``,
-  which are not counted as requests.
+  which are not counted as requests;
+- ``GET /_fake/big?bytes=N[&sse=1]``: a JSON body (or an SSE stream) of about N bytes,
+  for memory benchmarks; not counted either.
 
 Markers in the last user text drive failures and pacing; see
 :mod:`rewind.testing.fake_common`. Usage::
@@ -48,6 +50,7 @@ from rewind.testing.fake_common import (
     Reply,
     StreamReply,
     serve_chat,
+    sse_data,
 )
 
 __all__ = ["FakeProvider", "FakeRequest", "main"]
@@ -161,12 +164,23 @@ class FakeProvider:
             self._requests.append(request)
         return route(request, self.context)
 
-    def _control(self, request: FakeRequest) -> JsonReply:
+    def _control(self, request: FakeRequest) -> Reply:
+        if request.path == CONTROL_PREFIX + "big":
+            return big_reply(request)
         if request.path == CONTROL_PREFIX + "reset":
             self.reset()
         if request.path in (CONTROL_PREFIX + "reset", CONTROL_PREFIX + "stats"):
             return JsonReply(200, self.stats())
         return JsonReply(404, {"error": f"Unknown control path {request.path}"})
+
+
+def big_reply(request: FakeRequest) -> Reply:
+    """About ``bytes`` of filler: one JSON body, or ``sse=1`` 16 KB ``data:`` events."""
+    size = int(request.param("bytes") or 0)
+    if request.param("sse"):
+        event = sse_data({"pad": "x" * 16_000})
+        return StreamReply((event,) * max(1, size // len(event)))
+    return JsonReply(200, {"pad": "x" * size})
 
 
 def route(request: FakeRequest, context: FakeContext) -> Reply:

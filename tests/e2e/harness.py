@@ -13,9 +13,8 @@ from typing import Any
 
 import zstandard
 
-from rewind.store.blobs import BlobReader, iter_objects
-
 from rewind.capture.master import free_ports
+from rewind.store.blobs import BlobReader, iter_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

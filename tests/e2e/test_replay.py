@@ -171,13 +171,14 @@ def test_unknown_session_and_damaged_blob_are_clear_errors(rw: Rewind, routes: l
     unknown = rw("replay", "nope")
     assert unknown.returncode == 1 and "nope" in unknown.stderr and "Traceback" not in unknown.stderr
     _record_demo(rw, routes)
-    [pack] = list((rw.home / "packs").glob("*.pack"))
+    [pack] = list((rw.home / "objects").glob("*.pack"))
     data = bytearray(pack.read_bytes())
-    data[60] ^= 0xFF  # inside the first blob's compressed bytes
+    data[90] ^= 0xFF  # inside the first body's compressed bytes (after its 84-byte header)
     pack.write_bytes(bytes(data))
     damaged = rw("replay", "demo")
     assert damaged.returncode == 1 and "step 1" in damaged.stderr, damaged.stderr
     assert "Traceback" not in damaged.stderr
+    assert "rewind doctor" in damaged.stderr
 
 
 def test_mitmdump_loads_the_replayer(rw: Rewind, fake: FakeProvider, tmp_path: Path) -> None:

@@ -58,12 +58,16 @@ def test_public_api() -> None:
         "SECRET_ENV_MARKERS",
         "SECRET_HEADERS",
         "SECRET_QUERY_PARAMS",
+        "Scanned",
+        "Scrubber",
         "exchange_secrets",
         "redact_bytes",
         "redact_exchange",
         "redact_headers",
+        "redact_scanned",
         "redact_text",
         "redact_url",
+        "request_secrets",
     ]
 
 
@@ -290,3 +294,69 @@ def test_redact_text_keeps_undecodable_bytes() -> None:
 @given(text=st.text(max_size=40))
 def test_redact_text_without_secrets_changes_nothing(text: str) -> None:
     assert redact_text(text, RedactionPolicy(literals=(KEY.encode(),))) == text.replace(KEY, REDACTED)
+
+
+# --- placements in an exchange, and look-alikes that must survive -------------------
+
+CRED = "q7Wm2xR9vK4pLz"
+OPENAI_SHAPED = "sk-" + "rewindtestsecret" * 2  # letters only, as in the e2e harness
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"request_headers": (("X-Api-Key", CRED),)},
+        {"request_headers": (("X-My-Service-Token", CRED),)},
+        {"request_headers": (("X-Signature", CRED),)},
+        {"request_headers": (("Cookie", f"a=1; sid={CRED}"),)},
+        {"request_headers": (("X-Forwarded-Note", f"Bearer {CRED}"),)},
+        {"request_headers": (("X-Note", OPENAI_SHAPED),)},
+        {"url": f"https://h/p?apikey={CRED}"},
+        {"url": f"https://h/p?X-Amz-Signature={CRED}"},
+        {"url": f"https://u:{CRED}@h/p"},
+        {"url": f"https://{CRED}@h/p"},
+        {"url": f"https://h/v1/{OPENAI_SHAPED}/models"},
+        {"request_body": f'{{"a": {{"b": [{{"refresh_token": "{CRED}"}}]}}}}'.encode()},
+        {"request_body": f"grant_type=x&client_secret={CRED}".encode()},
+        {"request_body": f'--x\r\nContent-Disposition: form-data; name="password"\r\n\r\n{CRED}\r\n'.encode()},  # noqa: E501
+        {"response_headers": (("Set-Cookie", f"sid={CRED}; Path=/"),)},
+        {"response_headers": (("X-New-Token", CRED),)},
+        {"response_body": f'{{"key": {{"secret": "{CRED}"}}}}'.encode()},
+        {"response_body": f'{{"access_token": "{CRED}", "expires_in": 3600}}'.encode()},
+        {"response_body": f'{{"note": "{OPENAI_SHAPED}"}}'.encode()},
+        {"error": f"upstream said Bearer {CRED}"},
+    ],
+)
+def test_a_secret_in_any_placement_is_redacted(changes: dict[str, Any]) -> None:
+    secret = OPENAI_SHAPED if OPENAI_SHAPED in repr(changes) else CRED
+    out = redact_exchange(make_exchange(**changes), NO_POLICY)
+    assert secret not in everything(out) and REDACTED in everything(out)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"response_headers": (("x-ratelimit-remaining-tokens", "30000"),)},
+        {"response_headers": (("x-ratelimit-reset-tokens", "6m0s"),)},
+        {"response_headers": (("anthropic-ratelimit-tokens-reset", "2025-01-01T00:00:00Z"),)},
+        {"request_body": b'{"model": "gpt-4o", "max_tokens": 512, "cache_control": {"type": "ephemeral"}}'},
+        {"response_body": b'{"logprobs": {"content": [{"token": "Hello", "logprob": -0.1}]}}'},
+        {"response_body": b'{"usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}}'},
+        {
+            "request_body": b'{"tools": [{"function": {"parameters": {"properties": {"api_key": '
+            b'{"type": "string", "description": "The API key"}}}}}]}'
+        },
+        {"request_body": b'{"content": "the task-management-system-overview and sk-learn"}'},
+        {"request_body": b'{"content": "Bearer of bad news: monkey keyboard AIza"}'},
+        {"url": "https://h/p?page=2&max_tokens=100&keys=1"},
+    ],
+)
+def test_look_alikes_are_kept(changes: dict[str, Any]) -> None:
+    ex = make_exchange(**changes)
+    assert redact_exchange(ex, NO_POLICY) == ex
+
+
+def test_a_body_without_secrets_is_the_same_object() -> None:
+    body = b'{"model": "gpt-4o", "messages": []}' * 1000
+    out = redact_exchange(make_exchange(request_body=body, response_body=body), NO_POLICY)
+    assert out.request_body is body and out.response_body is body

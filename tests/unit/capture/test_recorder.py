@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import Future
+
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
 from rewind.capture.recorder import Recorder, StreamTap, to_exchange
-from rewind.core.exchange import Exchange
+from rewind.core.exchange import Exchange, Headers
 
 
 def _flow(content_type: str = "application/json", body: bytes = b'{"ok":true}') -> http.HTTPFlow:
@@ -24,7 +28,7 @@ def _run(recorder: Recorder, flow: http.HTTPFlow) -> None:
         recorder.requestheaders(flow)
         recorder.request(flow)
         recorder.responseheaders(flow)
-        recorder.response(flow)
+        asyncio.run(recorder.response(flow))
 
 
 def test_records_a_json_exchange_with_the_logical_url() -> None:
@@ -48,7 +52,7 @@ def test_steps_are_numbered_in_arrival_order() -> None:
         for flow in flows:
             recorder.requestheaders(flow)
         for flow in reversed(flows):
-            recorder.response(flow)
+            asyncio.run(recorder.response(flow))
     assert [ex.step for ex in seen] == [2, 1]
 
 
@@ -56,15 +60,18 @@ def test_sse_is_streamed_through_a_tap_that_keeps_chunk_times() -> None:
     seen: list[Exchange] = []
     recorder = Recorder(seen.append)
     flow = _flow("text/event-stream", b"")
+    assert flow.response is not None
+    flow.response.headers["transfer-encoding"] = "chunked"
+    del flow.response.headers["content-length"]
     with taddons.context(recorder):
         recorder.requestheaders(flow)
         recorder.responseheaders(flow)
         tap = flow.response.stream  # type: ignore[union-attr]
         assert isinstance(tap, StreamTap)
         assert tap(b"data: 1\n\n") == b"data: 1\n\n" and tap(b"data: 2\n\n") and tap(b"") == b""
-        recorder.response(flow)
+        asyncio.run(recorder.response(flow))
     [ex] = seen
-    assert ex.chunks is not None and [c.data for c in ex.chunks] == [b"data: 1\n\n", b"data: 2\n\n"]
+    assert ex.chunks is not None and [bytes(c.data) for c in ex.chunks] == [b"data: 1\n\n", b"data: 2\n\n"]
     assert ex.response_body == b"data: 1\n\ndata: 2\n\n"
     assert ex.chunks[0].t_ms <= ex.chunks[1].t_ms
 
@@ -95,5 +102,53 @@ def test_a_flow_is_recorded_once_even_if_it_errors_after_its_response() -> None:
     recorder = Recorder(seen.append)
     flow = _flow()
     _run(recorder, flow)
-    recorder.error(flow)
+    asyncio.run(recorder.error(flow))
     assert len(seen) == 1
+
+
+def test_a_stream_with_a_content_length_is_buffered_not_streamed() -> None:
+    flow = _flow("text/event-stream", b"data: 1\n\n")
+    assert flow.response is not None and "content-length" in flow.response.headers
+    seen: list[Exchange] = []
+    _run(Recorder(seen.append), flow)
+    assert flow.response.stream is False
+    assert seen[0].chunks is None and seen[0].response_body == b"data: 1\n\n"
+
+
+def test_stream_chunks_are_views_of_the_one_joined_body() -> None:
+    tap = StreamTap(0.0)
+    tap(b"ab")
+    tap(b"cde")
+    body, chunks = tap.joined()
+    assert body == b"abcde" and [bytes(c.data) for c in chunks] == [b"ab", b"cde"]
+    assert all(isinstance(c.data, memoryview) and c.data.obj is body for c in chunks)
+
+
+def test_response_hook_returns_only_once_the_sink_has_stored_the_exchange() -> None:
+    pending: list[Future[bool]] = []
+
+    def sink(ex: Exchange) -> Future[bool]:
+        pending.append(Future())
+        return pending[-1]
+
+    async def scenario() -> list[bool]:
+        recorder, flow = Recorder(sink), _flow()
+        recorder.requestheaders(flow)
+        hook = asyncio.ensure_future(recorder.response(flow))
+        await asyncio.sleep(0.01)
+        waiting = not hook.done()
+        threading.Timer(0.01, pending[0].set_result, (True,)).start()  # the sink thread
+        await asyncio.wait_for(hook, 5)
+        return [waiting, hook.done()]
+
+    assert asyncio.run(scenario()) == [True, True]
+
+
+def test_on_request_sees_the_logical_url_and_the_agents_headers() -> None:
+    seen: list[tuple[str, Headers]] = []
+    flow = _flow()
+    _run(Recorder(lambda ex: None, on_request=lambda url, h: seen.append((url, h))), flow)
+    [(url, headers)] = seen
+    assert url == "https://api.openai.com/v1/chat/completions?key=abc"
+    assert ("authorization", "Bearer sk-test-fake") in headers
+    assert not any(k == "accept-encoding" and v == "identity" for k, v in headers)

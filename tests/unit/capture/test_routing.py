@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from mitmproxy.test import tflow
 
 from rewind.capture.routing import PLAYBACK_META, Router, apply_route
@@ -36,3 +38,21 @@ def test_router_leaves_answered_and_playback_requests_alone() -> None:
     playback.metadata[PLAYBACK_META] = True
     router.request(playback)
     assert playback.request.host == "api.openai.com"
+
+
+def test_route_user_info_becomes_basic_auth_never_the_host_header() -> None:
+    flow = tflow.tflow()
+    flow.request.url = "https://api.openai.com/v1/models"
+    flow.request.headers.pop("authorization", None)
+    assert apply_route(flow.request, {"api.openai.com": "http://bob:s%40cret@127.0.0.1:8000"})
+    assert flow.request.headers["host"] == "127.0.0.1:8000"
+    assert flow.request.headers["authorization"] == "Basic " + base64.b64encode(b"bob:s@cret").decode()
+
+
+def test_route_user_info_does_not_replace_the_agents_own_authorization() -> None:
+    flow = tflow.tflow()
+    flow.request.url = "https://api.openai.com/v1/models"
+    flow.request.headers["authorization"] = "Bearer agent"
+    assert apply_route(flow.request, {"api.openai.com": "http://tok-only@127.0.0.1:8000"})
+    assert flow.request.headers["authorization"] == "Bearer agent"
+    assert "@" not in flow.request.headers["host"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from rewind.capture.sink import BackgroundSink
@@ -27,8 +29,25 @@ def test_failures_are_reported_and_kept(capsys: pytest.CaptureFixture[str]) -> N
             raise OSError("disk full")
 
     sink = BackgroundSink(handle)
-    for i in (1, 2, 3):
-        sink.submit(_ex(i))
+    futures = [sink.submit(_ex(i)) for i in (1, 2, 3)]
+    assert [f.result(5) for f in futures] == [True, False, True]  # a failure never blocks
     failures = sink.close()
     assert len(failures) == 1 and "step 2 was NOT recorded" in failures[0]
     assert "disk full" in capsys.readouterr().err
+
+
+def test_the_future_resolves_only_once_the_exchange_is_handled() -> None:
+    release = threading.Event()
+    sink = BackgroundSink(lambda ex: release.wait(5) and None)
+    done = sink.submit(_ex(1))
+    assert not done.done()
+    release.set()
+    assert done.result(5) is True
+    sink.close()
+
+
+def test_a_submit_after_close_fails_loudly_and_does_not_hang(capsys: pytest.CaptureFixture[str]) -> None:
+    sink = BackgroundSink(lambda ex: None)
+    sink.close()
+    assert sink.submit(_ex(9)).result(1) is False
+    assert sink.failures and "step 9 was NOT recorded" in capsys.readouterr().err

@@ -52,3 +52,10 @@ def test_routes_parse_and_reject_garbage() -> None:
 def test_bad_upstream_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="openai upstream"):
         listeners_for({"openai": "api.openai.com"})
+
+
+def test_listener_mode_spec_never_carries_user_info() -> None:
+    listener = Listener("openai", "https://user:pa55word@gateway.local:8443/v1")
+    assert listener.mode_spec == "reverse:https://gateway.local:8443"
+    assert listener.authorization == "Basic dXNlcjpwYTU1d29yZA=="
+    assert Listener("openai", "https://gateway.local/v1").authorization is None

@@ -105,5 +105,26 @@ def test_to_json() -> None:
         "unused_steps": [2],
         "output_identical": True,
         "output_diff": "",
+        "output_not_compared": None,
         "exit_code": EXIT_MISS,
     }
+
+
+@pytest.mark.parametrize("mode", ["proxy", "mitmdump"])
+def test_a_session_recorded_without_a_command_has_no_output_to_compare(mode: str) -> None:
+    output = compare_output(b"", b"Paris\n", None, 0, recorded_by=mode)
+    summary = ReplaySummary(1, 1, [], [], output)
+    assert summary.exit_code() == EXIT_OK
+    recorder = "`rewind proxy`" if mode == "proxy" else "mitmdump"
+    assert [line for line in summary.lines() if line.startswith("Output")] == [
+        f"Output not compared: the session was recorded by {recorder}, which runs no command."
+    ]
+    data = summary.to_json()
+    assert data["output_identical"] is None and data["output_not_compared"].startswith("the session")
+
+
+def test_advice_shared_by_several_misses_is_given_once() -> None:
+    lines = ReplaySummary(3, 0, [MISS, MISS], [], None).lines()
+    advice = MISS.text().splitlines()[-1]
+    assert lines.count("  " + advice) == 1 and lines[-1] == "  " + advice
+    assert lines.count("  " + MISS.text().splitlines()[0]) == 2

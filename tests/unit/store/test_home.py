@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from rewind.store.home import Home, resolve_home
+import pytest
+
+from rewind.errors import ConfigError, StoreError
+from rewind.store.home import Home, ensure_home, resolve_home
 
 
 def test_explicit_home_wins_over_environment(tmp_path: Path) -> None:
@@ -34,11 +38,57 @@ def test_layout_paths(tmp_path: Path) -> None:
     assert home.ca_dir == tmp_path / "ca"
     assert home.index_path == tmp_path / "index.duckdb"
     assert home.lock_path == tmp_path / "index.lock"
-    assert home.journal_dir == tmp_path / "journal"
-    assert home.packs_dir == tmp_path / "packs"
-    assert home.session_journal("abc") == tmp_path / "journal" / "abc"
+    assert home.gc_lock_path == tmp_path / "gc.lock"
+    assert home.sessions_dir == tmp_path / "sessions"
+    assert home.objects_dir == tmp_path / "objects"
+    assert home.session_journal("abc") == tmp_path / "sessions" / "abc"
+    assert home.sealed_record("abc") == tmp_path / "sessions" / "abc.rws"
 
 
 def test_resolving_creates_nothing(tmp_path: Path) -> None:
     resolve_home(str(tmp_path / "h"), {})
     assert not (tmp_path / "h").exists()
+
+
+def test_ensure_home_creates_a_private_directory(tmp_path: Path) -> None:
+    home = Home(tmp_path / "a" / "b")
+    ensure_home(home)
+    ensure_home(home)  # twice is fine
+    assert home.root.is_dir() and os.stat(home.root).st_mode & 0o077 == 0
+
+
+def test_home_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="is a file") as info:
+        ensure_home(Home(tmp_path / "file"))
+    assert "REWIND_HOME" in (info.value.hint or "")
+    assert (tmp_path / "file").read_text() == "not a directory"
+
+
+def test_home_under_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot create"):
+        ensure_home(Home(tmp_path / "file" / "home"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_home_is_a_store_error(tmp_path: Path) -> None:
+    root = tmp_path / "ro"
+    root.mkdir(mode=0o500)
+    try:
+        with pytest.raises(StoreError, match="not writable"):
+            ensure_home(Home(root))
+        with pytest.raises(StoreError, match="cannot create"):
+            ensure_home(Home(root / "inner"))
+    finally:
+        root.chmod(0o700)
+
+
+def test_home_refused_by_permissions_is_a_store_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a non-root user meets on a read-only home (root would write anyway).
+    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)
+    with pytest.raises(StoreError, match="not writable") as info:
+        ensure_home(Home(tmp_path))
+    assert "REWIND_HOME" in (info.value.hint or "")

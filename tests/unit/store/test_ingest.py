@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import Provider
 from rewind.canon.redact import RedactionPolicy
 from rewind.core.exchange import Chunk, Exchange
-from rewind.store.blobs import pack_path, read_blob, scan_pack
+from rewind.store.blobs import iter_objects, reader_for
 from rewind.store.home import Home
 from rewind.store.index import Store
 from rewind.store.ingest import exchange_to_step
@@ -65,9 +66,10 @@ def test_secrets_are_redacted_before_anything_is_stored(
     writer.close()
     assert SECRET not in repr(step)
     journal = b"".join(p.read_bytes() for p in home.session_journal(step.session_id).iterdir())
-    pack = pack_path(home.packs_dir, writer.session_id)
-    blobs = b"".join(read_blob(home.packs_dir, ref) for ref in scan_pack(pack))
-    assert SECRET.encode() not in journal + blobs + pack.read_bytes()
+    refs = {ref.sha: ref for ref in iter_objects(home.root)}
+    blobs = b"".join(reader_for(home.root, refs).get(ref) for ref in refs.values())
+    packs = b"".join(p.read_bytes() for p in home.objects_dir.iterdir())
+    assert blobs and SECRET.encode() not in journal + blobs + packs
 
 
 def test_fingerprint_is_of_the_redacted_request(writer: SessionWriter) -> None:
@@ -116,3 +118,20 @@ def test_tool_http_call_and_secret_query_parameter(writer: SessionWriter) -> Non
     step = exchange_to_step(ex, writer, writer.session_id, POLICY)
     assert (step.kind, step.provider, step.model) == ("http", None, None)
     assert SECRET not in step.url and "city=Paris" in step.url
+
+
+def test_requests_to_one_endpoint_are_delta_coded(writer: SessionWriter, home: Home) -> None:
+    history = [{"role": "user", "content": hashlib.sha256(b"%d" % n).hexdigest() * 8} for n in range(10)]
+    first = make_exchange(request_body=json.dumps({**CHAT, "messages": history}).encode())
+    grown = [*history, {"role": "assistant", "content": "one more turn"}]
+    second = make_exchange(step=2, request_body=json.dumps({**CHAT, "messages": grown}).encode())
+    a = exchange_to_step(first, writer, writer.session_id, POLICY)
+    b = exchange_to_step(second, writer, writer.session_id, POLICY)
+    writer.add_step(a)
+    writer.add_step(b)
+    writer.finish(0)
+    refs = {ref.sha: ref for ref in iter_objects(home.root)}
+    assert refs[b.request_sha].base == a.request_sha
+    assert refs[b.request_sha].data_length * 4 < refs[a.request_sha].data_length
+    _, _, blobs = Store(home).load(writer.session_id)
+    assert blobs[b.request_sha] == second.request_body

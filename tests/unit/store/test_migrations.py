@@ -10,8 +10,17 @@ import duckdb
 import pytest
 
 from rewind.errors import FormatVersionError
-from rewind.store.journal import BLOB_COLUMNS, STEP_COLUMNS, SessionEnd
-from rewind.store.migrations import LATEST, MIGRATIONS, applied_versions, describe_schema, migrate
+from rewind.store.journal import GAP_COLUMNS, OBJECT_COLUMNS, STEP_COLUMNS, SessionEnd
+from rewind.store.migrations import (
+    BOOKKEEPING_SQL,
+    LATEST,
+    MIGRATIONS,
+    Migration,
+    _apply,
+    applied_versions,
+    describe_schema,
+    migrate,
+)
 from rewind.store.models import SessionStart
 
 DOCS = Path(__file__).parents[3] / "docs" / "store.md"
@@ -45,7 +54,7 @@ def test_migrations_survive_reopening(tmp_path: Path) -> None:
     migrate(first)
     first.close()
     again = duckdb.connect(str(tmp_path / "i.duckdb"))
-    assert migrate(again) == [] and applied_versions(again) == {1}
+    assert migrate(again) == [] and applied_versions(again) == set(range(1, LATEST + 1))
 
 
 def test_index_from_a_newer_rewind_is_refused(conn: duckdb.DuckDBPyConnection) -> None:
@@ -55,12 +64,29 @@ def test_index_from_a_newer_rewind_is_refused(conn: duckdb.DuckDBPyConnection) -
         migrate(conn)
 
 
-def test_steps_and_blobs_tables_match_the_journal_columns(
-    conn: duckdb.DuckDBPyConnection,
-) -> None:
+def test_tables_match_the_journal_columns(conn: duckdb.DuckDBPyConnection) -> None:
     migrate(conn)
     assert columns(conn, "steps") == STEP_COLUMNS
-    assert columns(conn, "blobs") == BLOB_COLUMNS
+    assert columns(conn, "objects") == OBJECT_COLUMNS
+    assert columns(conn, "gaps") == GAP_COLUMNS
+    assert columns(conn, "blobs") == {}  # replaced by objects in migration 2
+
+
+def test_migration_2_carries_version_1_blob_locations(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(BOOKKEEPING_SQL)
+    _apply(conn, MIGRATIONS[0])
+    conn.execute("INSERT INTO blobs VALUES (?, 'abc123abc123', 44, 10, 12)", ["a" * 64])
+    assert migrate(conn) == [2]
+    assert conn.execute("SELECT * FROM objects").fetchall() == [
+        ("a" * 64, "packs/abc123abc123.pack", 44, 10, 12, None)]
+
+
+def test_a_failed_migration_leaves_nothing_applied(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute(BOOKKEEPING_SQL)
+    broken = Migration(1, "broken", "CREATE TABLE t (x INTEGER); SELECT * FROM no_such_table;")
+    with pytest.raises(duckdb.Error):
+        _apply(conn, broken)
+    assert applied_versions(conn) == set() and columns(conn, "t") == {}
 
 
 def test_sessions_table_holds_start_status_and_end(conn: duckdb.DuckDBPyConnection) -> None:

@@ -1,4 +1,5 @@
-"""SessionWriter: dedup, finish and abort, and the guarantees across processes.
+"""SessionWriter: dedup across the store, delta chains, gaps, finish and abort, and the
+guarantees across processes.
 
 The cross-process tests run a real recorder in a child process: a reader sees its live
 steps, ``kill -9`` loses no completed step, and two recorders run at once.
@@ -7,24 +8,24 @@ steps, ``kill -9`` loses no completed step, and two recorders run at once.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rewind.errors import StoreError
-from rewind.store.blobs import pack_path, scan_pack
+from rewind.errors import ConfigError, StoreError
+from rewind.store.blobs import MAX_DEPTH, iter_objects, scan_pack
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.journal import BLOBS_FILE
+from rewind.store.journal import OBJECTS_FILE
 from rewind.store.writer import SessionWriter
 
-from .conftest import make_start, record_step
+from .conftest import Record, damage_object, make_start, make_step, object_of, record_step, wait_for_line
 
 CHILD = r"""
 import sys, time
@@ -38,7 +39,7 @@ writer = SessionWriter(home, start)
 n = 0
 while then == "forever" or n < steps:
     n += 1
-    request = writer.put_blob(b"request %d" % n)
+    request = writer.put_blob(b"request %d " % n * 20 + sid.encode(), chain="req")
     response = writer.put_blob(b"response %d " % n * 50)
     writer.add_step(StepRecord(sid, n, "http", "GET", "https://example.com/%d" % n,
                                time.time(), "v1:00", (), request, status=200,
@@ -69,31 +70,91 @@ def spawn(home: Home, sid: str, steps: int, then: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_line(proc: subprocess.Popen[str], wanted: str) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip() == wanted:
-            return
-    raise AssertionError(f"child ended before printing {wanted!r}")
-
-
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+def objects_in(home: Home, sid: str) -> int:
+    path = home.objects_dir / f"{sid}.pack"
+    return len(scan_pack(home.root, f"objects/{sid}.pack").refs) if path.exists() else 0
 
 
 def test_put_blob_returns_sha_and_stores_each_blob_once(home: Home) -> None:
     writer = SessionWriter(home, make_start())
     assert writer.put_blob(b"same") == writer.put_blob(b"same")
     writer.close()
-    assert len(list(scan_pack(pack_path(home.packs_dir, writer.session_id)))) == 1
-    journal = home.session_journal(writer.session_id) / BLOBS_FILE
+    assert objects_in(home, writer.session_id) == 1
+    journal = home.session_journal(writer.session_id) / OBJECTS_FILE
     assert len(journal.read_bytes().splitlines()) == 1
+
+
+def test_body_in_another_sessions_pack_is_not_written_again(home: Home, record: Record) -> None:
+    first = record(steps=2).session_id
+    size = (home.objects_dir / f"{first}.pack").stat().st_size
+    second = record(steps=2).session_id  # the very same bodies and output
+    assert objects_in(home, second) == 0
+    assert (home.objects_dir / f"{first}.pack").stat().st_size == size
+    _, steps, blobs = Store(home).load(second)
+    assert len(blobs) == 6 and steps[0].request_sha in blobs
+
+
+def test_damaged_existing_copy_is_not_trusted(home: Home, record: Record) -> None:
+    body = b'{"prompt": "recorded twice"}' + bytes(range(256))
+    first = record(steps=1, bodies=[body]).session_id
+    damage_object(home, object_of(home, Store(home).steps(first)[0].request_sha))
+    second = record(steps=1, bodies=[body]).session_id
+    assert objects_in(home, second) == 1  # its own copy of the damaged body only
+    _, steps, blobs = Store(home).load(second)  # no repair needed
+    assert blobs[steps[0].request_sha] == body
+
+
+def test_damaged_copy_is_not_what_gc_keeps(home: Home, record: Record) -> None:
+    from rewind.store.maintain import collect_garbage, remove_sessions
+
+    body = b'{"prompt": "recorded twice"}' + bytes(range(256))
+    first = record(steps=1, bodies=[body]).session_id
+    damage_object(home, object_of(home, Store(home).steps(first)[0].request_sha))
+    second = record(steps=1, bodies=[body]).session_id
+    remove_sessions(home, [first])
+    collect_garbage(home)
+    _, steps, blobs = Store(home).load(second)
+    assert blobs[steps[0].request_sha] == body
+
+
+def test_chain_is_delta_coded_per_key(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    turns = [hashlib.sha256(b"%d" % n).hexdigest() for n in range(60)]
+    history = b'{"messages": [' + ", ".join(f'"{t}"' for t in turns).encode() + b", "
+    a1 = writer.put_blob(history + b'"a1"]}', chain="a")
+    b1 = writer.put_blob(b"other endpoint " * 50, chain="b")
+    a2 = writer.put_blob(history + b'"a1", "a2"]}', chain="a")
+    b2 = writer.put_blob(b"other endpoint " * 50 + b"more", chain="b")
+    plain = writer.put_blob(history + b'"unchained"]}')
+    writer.finish(0)
+    refs = {r.sha: r for r in iter_objects(home.root)}
+    assert (refs[a1].base, refs[a2].base, refs[b1].base, refs[b2].base) == (None, a1, None, b1)
+    assert refs[plain].base is None
+    assert refs[a2].data_length * 4 < refs[a1].data_length
+    for sha in (a1, a2, b1, b2, plain):
+        assert Store(home).blob(sha)
+
+
+def test_chains_are_bounded_by_max_depth(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    shas = [writer.put_blob(b"turn %d " % n * 10, chain="c") for n in range(MAX_DEPTH + 3)]
+    writer.finish(0)
+    refs = {r.sha: r for r in iter_objects(home.root)}
+
+    def depth(sha: str) -> int:
+        base = refs[sha].base
+        return 0 if base is None else 1 + depth(base)
+
+    assert max(depth(s) for s in shas) == MAX_DEPTH - 1
+    assert Store(home).blob(shas[-1]) == b"turn %d " % (MAX_DEPTH + 2) * 10
+
+
+def test_gaps_are_journaled_and_counted(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    writer.add_gap(1, "body too large")
+    writer.finish(0)
+    assert [g.step for g in writer.gaps] == [1]
+    assert Store(home).session(writer.session_id).lost == 1
 
 
 def test_counts_steps_and_tokens(home: Home) -> None:
@@ -101,10 +162,13 @@ def test_counts_steps_and_tokens(home: Home) -> None:
     record_step(writer, 1)
     record_step(writer, 2)
     assert (writer.step_count, writer.total_tokens) == (2, 30)
+    writer.close()
 
 
 def test_records_its_own_pid(home: Home) -> None:
-    assert SessionWriter(home, make_start()).start.pid == os.getpid()
+    writer = SessionWriter(home, make_start())
+    assert writer.start.pid == os.getpid()
+    writer.close()
 
 
 def test_finish_keeps_output_and_folds(home: Home) -> None:
@@ -129,12 +193,25 @@ def test_finish_with_busy_index_leaves_the_fold_to_the_next_reader(home: Home) -
     assert Store(home).session(writer.session_id).status == "complete"
 
 
-def test_abort_leaves_nothing(home: Home) -> None:
+def test_abort_leaves_no_journal(home: Home) -> None:
     writer = SessionWriter(home, make_start())
     record_step(writer, 1)
     writer.abort()
+    assert not home.session_journal(writer.session_id).exists()
     assert Store(home).sessions() == []
-    assert not pack_path(home.packs_dir, writer.session_id).exists()
+    assert not home.sealed_record(writer.session_id).exists()
+
+
+def test_abort_after_a_reader_saw_it_live(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    record_step(writer, 1)
+    assert Store(home).session(writer.session_id).status == "recording"
+    writer.abort()
+    assert [s.status for s in Store(home).sessions()] in ([], ["interrupted"])  # not "recording"
+    from rewind.store.maintain import remove_sessions
+
+    remove_sessions(home, [writer.session_id])  # and so it can be removed
+    assert Store(home).sessions() == []
 
 
 def test_closed_writer_refuses_more(home: Home) -> None:
@@ -160,6 +237,32 @@ def test_threads_add_steps_concurrently(home: Home) -> None:
     assert [s.step for s in Store(home).steps(writer.session_id)] == list(range(1, 101))
 
 
+def test_home_that_is_a_file_is_a_config_error_and_nothing_is_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(ConfigError, match="is a file"):
+        SessionWriter(Home(tmp_path / "file"), make_start())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_home_under_a_file_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create"):
+        SessionWriter(Home(tmp_path / "file" / "home"), make_start())
+    assert (tmp_path / "file").read_text() == "not a directory"
+
+
+def test_unwritable_home_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    monkeypatch.setattr(os, "access", lambda *_a, **_k: False)  # as a non-root user would meet
+    with pytest.raises(StoreError, match="not writable"):
+        SessionWriter(home, make_start())
+    assert list(home.root.iterdir()) == []
+
+
+# -- across processes -------------------------------------------------------------------------
+
+
 def test_reader_sees_live_steps_of_a_recording_in_another_process(
     home: Home, children: list[subprocess.Popen[str]]
 ) -> None:
@@ -167,7 +270,7 @@ def test_reader_sees_live_steps_of_a_recording_in_another_process(
     wait_for_line(children[0], "5")
     info, steps, blobs = Store(home).load("aaaa00000001")
     assert (info.status, info.steps, len(steps)) == ("recording", 5, 5)
-    assert blobs[steps[4].request_sha] == b"request 5"
+    assert blobs[steps[4].request_sha] == b"request 5 " * 20 + b"aaaa00000001"
     assert home.session_journal("aaaa00000001").is_dir()
 
 
@@ -182,19 +285,24 @@ def test_kill_9_keeps_every_completed_step(
     assert info.status == "interrupted" and info.exit_code is None
     assert [s.step for s in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 40
     assert blobs[steps[39].response_sha or ""] == b"response 40 " * 50
+    assert home.sealed_record("bbbb00000001").is_file()
 
 
-def test_two_recordings_at_once_with_a_reader(
+def test_two_recordings_at_once_with_a_reader_folding(
     home: Home, children: list[subprocess.Popen[str]]
 ) -> None:
     sids = ["cccc00000001", "cccc00000002"]
-    children.extend(spawn(home, sid, 60, "finish") for sid in sids)
+    children.extend(spawn(home, sid, 40, "finish") for sid in sids)
     while any(child.poll() is None for child in children):
         Store(home).sessions()
     assert [child.returncode for child in children] == [0, 0]
-    infos = {info.id: info for info in Store(home).sessions()}
-    assert [(infos[s].status, infos[s].steps) for s in sids] == [("complete", 60)] * 2
-    assert not any(home.journal_dir.iterdir())
+    store = Store(home)
+    infos = {info.id: info for info in store.sessions()}
+    assert [(infos[s].status, infos[s].steps) for s in sids] == [("complete", 40)] * 2
+    for sid in sids:
+        _, steps, blobs = store.load(sid)
+        assert blobs[steps[-1].request_sha] == b"request 40 " * 20 + sid.encode()
+    assert sorted(p.name for p in home.sessions_dir.iterdir()) == [f"{s}.rws" for s in sids]
 
 
 def test_kill_9_mid_step_while_another_process_folds(
@@ -217,10 +325,14 @@ def test_kill_9_mid_step_while_another_process_folds(
     assert info.status == "interrupted" and len(steps) >= 30
     assert [s.step for s in steps] == list(range(1, len(steps) + 1))
     assert blobs[steps[-1].response_sha or ""] == b"response %d " % len(steps) * 50
-    assert not any(home.journal_dir.iterdir())
+    assert [p.name for p in home.sessions_dir.iterdir()] == ["dddd00000001.rws"]
 
 
-def test_unwritable_home_is_a_store_error(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(StoreError, match="cannot write"):
-        SessionWriter(Home(tmp_path / "file" / "home"), make_start())
+def test_step_without_a_put_blob_fails_nothing_else(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    writer.add_step(make_step(writer.session_id, 1, "f" * 64, None))  # a caller bug
+    record_step(writer, 2)
+    writer.finish(0)
+    store = Store(home)
+    assert store.session(writer.session_id).steps == 2
+    assert store.blob(store.steps(writer.session_id)[1].request_sha)

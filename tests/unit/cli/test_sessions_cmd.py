@@ -1,0 +1,78 @@
+"""``rewind list`` and ``rewind inspect`` through the CLI, on sessions written by the store."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rewind.store.home import Home
+
+from .conftest import Invoke, write_session
+
+HOSTILE = "\x1b[2J\x1b[31m[bold]x"
+DAY = 86400
+
+
+def names(result_stdout: str) -> list[str | None]:
+    return [s["name"] for s in json.loads(result_stdout)]
+
+
+def test_list_filters_by_name_age_and_count(home: Home, rewind: Invoke) -> None:
+    write_session(home, "old", started_at=time.time() - 10 * DAY)
+    write_session(home, "nightly", started_at=time.time() - 2 * DAY)
+    write_session(home, "nightly", started_at=time.time() - 1 * DAY)
+    write_session(home, "other")
+    assert names(rewind("list", "--json").stdout) == ["other", "nightly", "nightly", "old"]
+    assert names(rewind("list", "--name", "nightly", "--json").stdout) == ["nightly", "nightly"]
+    assert names(rewind("list", "--since", "7d", "--json").stdout) == ["other", "nightly", "nightly"]
+    assert names(rewind("list", "--limit", "2", "--json").stdout) == ["other", "nightly"]
+    assert names(rewind("list", "--since", "2100-01-01", "--json").stdout) == []
+
+
+def test_bad_since_is_a_usage_error_with_an_example(rewind: Invoke) -> None:
+    result = rewind("list", "--since", "last tuesday")
+    assert result.exit_code == 2
+    assert "'last tuesday' is not a date or an age" in result.stderr and "7d" in result.stderr
+
+
+def test_bad_limit_is_a_usage_error(rewind: Invoke) -> None:
+    assert rewind("list", "--limit", "0").exit_code == 2
+
+
+def test_no_match_says_so_on_stderr(home: Home, rewind: Invoke) -> None:
+    write_session(home, "a")
+    result = rewind("list", "--name", "zzz")
+    assert result.exit_code == 0 and result.stdout == "" and "No sessions match." in result.stderr
+
+
+def test_list_and_inspect_show_mode_and_parent(home: Home, rewind: Invoke) -> None:
+    parent = write_session(home, "base")
+    child = write_session(home, "base-live", mode="replay-live", parent_id=parent)
+    table = rewind("list").stdout
+    assert "MODE" in table and "PARENT" in table and "replay-live" in table
+    assert f"mode replay-live  parent {parent}" in rewind("inspect", child).stdout
+    doc = json.loads(rewind("inspect", child, "--json").stdout)
+    assert (doc["mode"], doc["parent_id"]) == ("replay-live", parent)
+
+
+def test_recorded_escapes_and_markup_are_shown_not_run(home: Home, rewind: Invoke) -> None:
+    sid = write_session(home, HOSTILE, command=("echo", HOSTILE), body=HOSTILE.encode())
+    for args in (["list"], ["inspect", sid], ["inspect", sid, "--step", "1"]):
+        out = rewind(*args).stdout
+        assert "\x1b" not in out and "\\x1b[2J\\x1b[31m[bold]x" in out, args
+
+
+def test_json_keeps_recorded_content_exact(home: Home, rewind: Invoke) -> None:
+    sid = write_session(home, HOSTILE, body=HOSTILE.encode())
+    assert json.loads(rewind("list", "--json").stdout)[0]["name"] == HOSTILE
+    step = json.loads(rewind("inspect", sid, "--step", "1", "--json").stdout)
+    assert step["request"]["body"] == HOSTILE
+
+
+def test_steps_that_could_not_be_recorded_are_shown(home: Home, rewind: Invoke) -> None:
+    sid = write_session(home, "holey", gaps=[(2, "disk full")])
+    assert "LOST" in rewind("list").stdout
+    shown = rewind("inspect", sid).stdout
+    assert "NOT RECORDED 1 call(s)" in shown and "step 2: NOT RECORDED: disk full" in shown
+    doc = json.loads(rewind("inspect", sid, "--json").stdout)
+    assert doc["lost"] == 1 and doc["gaps"] == [{"step": 2, "reason": "disk full"}]
