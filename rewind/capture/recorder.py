@@ -118,7 +118,7 @@ class Recorder:
         if META_STEP in flow.metadata and not flow.metadata.get(META_KEPT):
             flow.metadata[META_KEPT] = True
             stored = self.sink(to_exchange(flow, self.ports.provider_of(flow)))
-            if stored is not None:
+            if stored is not None and not stored.done():
                 await asyncio.wrap_future(stored)
 
     def tls_failed_client(self, data: tls.TlsData) -> None:

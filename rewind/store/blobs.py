@@ -54,11 +54,12 @@ class BlobRef:
 
 
 class BlobStore(Protocol):
-    """Somewhere blobs can be put and got back by reference."""
+    """Somewhere objects can be appended (``PackWriter`` locally; an object-storage
+    backend would be another). Reading is ``BlobReader``'s, given references."""
 
     def put(self, sha: str, data: bytes, base: tuple[str, bytes] | None = None) -> BlobRef: ...
 
-    def get(self, ref: BlobRef) -> bytes: ...
+    def close(self) -> None: ...
 
 
 def sha256_hex(data: bytes | memoryview) -> str:

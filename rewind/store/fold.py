@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from rewind.store.blobs import iter_objects
+from rewind.store.blobs import BlobRef, iter_objects
 from rewind.store.home import Home
 from rewind.store.journal import (
     GAP_COLUMNS,
@@ -37,10 +37,9 @@ from rewind.store.journal import (
     is_live,
     line,
     read_journal,
-    read_sealed,
-    write_sealed,
 )
 from rewind.store.models import SessionStart
+from rewind.store.sealed import Lookup, read_sealed, seal_record
 
 Conn = duckdb.DuckDBPyConnection
 Warn = Callable[[str], None]
@@ -90,20 +89,58 @@ def fold_journal(conn: Conn, home: Home, journal: Path, warn: Warn) -> str | Non
     if unlocated(conn, record):  # deduplicated against a pack the index never learnt of
         locate_objects(conn, home)
     if record.status != "recording":
-        seal(home, journal, record)
+        _seal_or_keep(conn, home, journal, record, warn)
     return record.status
+
+
+def _seal_or_keep(conn: Conn, home: Home, journal: Path, record: SessionRecord, warn: Warn) -> None:
+    """Seal a finished journal; if the store cannot be written, keep the journal (its
+    rows are in the index already) and say so: the next fold tries again."""
+    try:
+        seal(conn, home, journal, record)
+    except OSError as e:
+        warn(f"session {record.start.id} cannot be sealed ({e.strerror}: {e.filename}); "
+             f"its journal {journal} is kept")
 
 
 def fold_sealed(conn: Conn, home: Home, path: Path, warn: Warn) -> None:
     """Load a sealed record the index does not have; an unreadable one is reported."""
     try:
-        record = read_sealed(path)
+        record = read_sealed(home, path, index_lookup(conn, home))
     except (OSError, ValueError) as e:
         warn(f"the session record {path} is unreadable ({e}); run `rewind doctor`")
         return
     load_record(conn, home, record)
     if unlocated(conn, record):
         locate_objects(conn, home)
+
+
+def object_refs(conn: Conn, shas: list[str]) -> dict[str, BlobRef]:
+    """References for ``shas`` and, transitively, for the bases they are coded against."""
+    names = ", ".join(OBJECT_COLUMNS)
+    refs: dict[str, BlobRef] = {}
+    wanted = set(shas)
+    while wanted:
+        rows = conn.execute(f"SELECT {names} FROM objects WHERE sha = ANY(?)", [sorted(wanted)]).fetchall()
+        found = {row[0]: BlobRef(*row) for row in rows}
+        refs.update(found)
+        wanted = {r.base for r in found.values() if r.base is not None and r.base not in refs}
+    return refs
+
+
+def index_lookup(conn: Conn, home: Home) -> Lookup:
+    """Object locations from the index; the packs are scanned (once) for one it lacks."""
+    scanned: list[bool] = []
+
+    def lookup(sha: str) -> BlobRef | None:
+        ref = object_refs(conn, [sha]).get(sha)
+        if ref is None and not scanned:
+            scanned.append(True)
+            locate_objects(conn, home)
+            ref = object_refs(conn, [sha]).get(sha)
+        return ref
+
+    return lookup
 
 
 def unlocated(conn: Conn, record: SessionRecord) -> bool:
@@ -123,10 +160,10 @@ def locate_objects(conn: Conn, home: Home) -> None:
         bulk_insert(conn, home, "objects", rows, OBJECT_COLUMNS, ("sha",), replace=False)
 
 
-def seal(home: Home, journal: Path, record: SessionRecord) -> None:
-    """Write the sealed record, then delete the journal (renamed away first, so a
-    deletion cut short never leaves half a journal to be folded again)."""
-    write_sealed(home.sealed_record(record.start.id), record)
+def seal(conn: Conn, home: Home, journal: Path, record: SessionRecord) -> None:
+    """Store the record and its pointer, then delete the journal (renamed away first, so
+    a deletion cut short never leaves half a journal to be folded again)."""
+    store_record(conn, home, record)
     trash = journal.with_name(f"{TRASH_PREFIX}{journal.name}.sealed")
     try:
         os.rename(journal, trash)
@@ -217,13 +254,20 @@ def _temp_lines(home: Home, rows: list[dict[str, Any]]) -> Iterator[Path]:
 # -- records written from the index (stores from before sealed records) ---------------------------
 
 
+def store_record(conn: Conn, home: Home, record: SessionRecord) -> None:
+    """Seal ``record`` (its object and pointer) and tell the index where the object is."""
+    ref = seal_record(home, record, index_lookup(conn, home))
+    if ref is not None:
+        row = {k: getattr(ref, k) for k in OBJECT_COLUMNS}
+        bulk_insert(conn, home, "objects", [row], OBJECT_COLUMNS, ("sha",))
+
+
 def backfill(conn: Conn, home: Home, session_ids: set[str]) -> None:
     """Write a sealed record for each indexed session that has none on disk."""
     for sid in sorted(session_ids):
         record = record_from_index(conn, sid)
         if record is not None:
-            home.sessions_dir.mkdir(mode=0o700, exist_ok=True)
-            write_sealed(home.sealed_record(sid), record)
+            store_record(conn, home, record)
             # "recording" with no journal left (an aborted recording a reader saw live)
             # would otherwise stay "recording" for ever, and `rewind rm` refuse it.
             conn.execute("UPDATE sessions SET status = ? WHERE id = ?", [record.status, sid])

@@ -37,9 +37,9 @@ from rewind.errors import (
     StoreError,
 )
 from rewind.store.blobs import BlobReader, BlobRef
-from rewind.store.fold import Warn, fold_all
+from rewind.store.fold import Warn, fold_all, object_refs
 from rewind.store.home import Home
-from rewind.store.journal import OBJECT_COLUMNS, SEALED_SUFFIX, STEP_COLUMNS, decode_headers
+from rewind.store.journal import SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
 from rewind.store.models import Gap, SessionInfo, StepRecord
 
@@ -348,17 +348,7 @@ def _dicts(cursor: Conn) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def blob_refs(conn: Conn, shas: list[str]) -> dict[str, BlobRef]:
-    """References for ``shas`` and, transitively, for the bases they are coded against."""
-    names = ", ".join(OBJECT_COLUMNS)
-    refs: dict[str, BlobRef] = {}
-    wanted = set(shas)
-    while wanted:
-        rows = conn.execute(f"SELECT {names} FROM objects WHERE sha = ANY(?)", [sorted(wanted)]).fetchall()
-        found = {row[0]: BlobRef(*row) for row in rows}
-        refs.update(found)
-        wanted = {r.base for r in found.values() if r.base is not None and r.base not in refs}
-    return refs
+blob_refs = object_refs
 
 
 def blob_uses(info: SessionInfo, steps: list[StepRecord]) -> dict[str, str]:

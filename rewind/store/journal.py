@@ -11,10 +11,8 @@ While a session is recorded, ``sessions/<sid>/`` holds (written by its recorder 
 
 Each line is one ``write()`` on an ``O_APPEND`` descriptor, so a ``kill -9`` leaves at
 most a torn last line. Once the session is over (``end.json``, or nobody holds
-``live.lock``) the next fold *seals* it: one zstd-compressed file ``sessions/<sid>.rws``
-holding the same records, one JSON object per line, each tagged with ``"record"``
-(``start``, ``step``, ``gap``, ``skipped``, ``end``, ``status``). Object locations are
-not sealed: packs describe themselves, and are scanned when an index needs them. Sealed
+``live.lock``) the next fold *seals* it (``rewind.store.sealed``): its validated records
+become one object in the shared store and ``sessions/<sid>.rws`` points to it. Sealed
 records are what the index is rebuilt from (``rewind doctor --repair``).
 
 Reading validates every line: a torn, garbage, incomplete or wrongly typed line is
@@ -28,17 +26,14 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import zstandard
-
 from rewind.core.exchange import Headers
 from rewind.store.blobs import BlobRef, write_all
-from rewind.store.home import Home
 from rewind.store.models import Gap, SessionStart, StepRecord
 
 JOURNAL_VERSION = 2
@@ -293,10 +288,10 @@ def _parse_line(
     try:
         rows.append(check(json.loads(raw)))
     except (ValueError, TypeError, KeyError, RecursionError) as e:
-        skipped.append(Skipped(where, number, _reason(e)))
+        skipped.append(Skipped(where, number, reason_of(e)))
 
 
-def _reason(e: Exception) -> str:
+def reason_of(e: Exception) -> str:
     if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):  # bytes json cannot decode
         return "not JSON (torn or garbage)"
     return str(e) or type(e).__name__
@@ -416,76 +411,6 @@ def _hold_lock(path: Path) -> int:
     return fd
 
 
-# -- sealed records -----------------------------------------------------------------------------
-
-
-def sealed_lines(record: SessionRecord) -> Iterator[dict[str, Any]]:
-    """The records of a sealed session file, in order."""
-    yield {"record": "start", "journal_version": JOURNAL_VERSION, **asdict(record.start)}
-    yield from ({"record": "step", **row} for row in record.steps)
-    yield from ({"record": "gap", "step": g["step"], "reason": g["reason"]} for g in record.gaps)
-    yield from ({"record": "skipped", **asdict(s)} for s in record.skipped)
-    if record.end is not None:
-        yield {"record": "end", **asdict(record.end)}
-    yield {"record": "status", "status": record.status}
-
-
-def write_sealed(path: Path, record: SessionRecord) -> None:
-    """Write the sealed file atomically and durably (temporary file, fsync, rename)."""
-    data = b"".join(line(row) for row in sealed_lines(record))
-    packed = zstandard.ZstdCompressor(level=9).compress(data)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        write_all(fd, packed)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def read_sealed(path: Path) -> SessionRecord:
-    """A sealed session file; ``ValueError`` if it is unreadable as a whole."""
-    try:
-        data = zstandard.ZstdDecompressor().decompress(path.read_bytes())
-    except zstandard.ZstdError as e:
-        raise ValueError(f"{path} is not a sealed session record: {e}") from None
-    rows = [json.loads(raw) for raw in data.splitlines() if raw.strip()]
-    if not rows or rows[0].get("record") != "start":
-        raise ValueError(f"{path} does not start with a session start")
-    return _record_from_rows(path, rows)
-
-
-def _record_from_rows(path: Path, rows: list[dict[str, Any]]) -> SessionRecord:
-    start = parse_start(rows[0])
-    if start is None:
-        raise ValueError(f"{path}: its session start is unreadable")
-    record = SessionRecord(start, status="interrupted")
-    for number, row in enumerate(rows[1:], 2):
-        _add_sealed_row(record, row, number, str(path))
-    return record
-
-
-def _add_sealed_row(record: SessionRecord, row: dict[str, Any], number: int, where: str) -> None:
-    kind = row.pop("record", None)
-    try:
-        if kind == "step":
-            record.steps.append(check_step(row, record.start.id))
-        elif kind == "object":
-            record.objects.append(check_object(row))
-        elif kind == "gap":
-            record.gaps.append(check_gap(row, record.start.id))
-        elif kind == "skipped":
-            record.skipped.append(Skipped(**row))
-        elif kind == "end":
-            record.end = parse_end(row)
-        elif kind == "status" and row.get("status") in ("complete", "interrupted"):
-            record.status = row["status"]
-    except (ValueError, TypeError) as e:
-        record.skipped.append(Skipped(where, number, _reason(e)))
-
-
 def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
     """Write ``value`` to a temporary file next to ``path``, then rename it over."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -508,79 +433,9 @@ def _open_append(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def rows_of(records: Iterable[SessionRecord], attr: str) -> list[dict[str, Any]]:
-    return [row for rec in records for row in getattr(rec, attr)]
-
-
-# -- the previous recording of a session, for delta coding ----------------------------------------
 
 
 def chain_key(part: str, method: str, url: str) -> str:
-    """Bodies of one endpoint form a chain: ``request POST host/path`` (no query)."""
+    """Bodies of one endpoint form a delta chain: ``request POST host/path`` (no query)."""
     parts = urlsplit(url)
     return f"{part} {method} {parts.netloc.lower()}{parts.path}"
-
-
-def earlier_blobs(home: Home, start: SessionStart) -> dict[tuple[str, int], str]:
-    """(chain, n) -> sha of the n-th blob of each chain in the newest sealed recording
-    with ``start``'s name (or, unnamed, its command and directory); empty if none."""
-    best = _newest_alike(home.sessions_dir, start)
-    if best is None:
-        return {}
-    try:
-        record = read_sealed(best)
-    except (OSError, ValueError):
-        return {}
-    return _chain_positions(record)
-
-
-def _newest_alike(sessions_dir: Path, start: SessionStart) -> Path | None:
-    best: tuple[float, Path] | None = None
-    for path in sessions_dir.glob(f"*{SEALED_SUFFIX}"):
-        other = _sealed_start(path)
-        if other is None or other.id == start.id or not _alike(other, start):
-            continue
-        if best is None or other.started_at > best[0]:
-            best = (other.started_at, path)
-    return None if best is None else best[1]
-
-
-def _alike(a: SessionStart, b: SessionStart) -> bool:
-    if a.name or b.name:
-        return a.name == b.name
-    return (a.command, a.cwd) == (b.command, b.cwd)
-
-
-def _sealed_start(path: Path) -> SessionStart | None:
-    """Only the first record of a sealed file (its start), without reading the rest."""
-    try:
-        with path.open("rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
-            head = reader.read(65536)
-    except (OSError, zstandard.ZstdError):
-        return None
-    first = head.split(b"\n", 1)[0]
-    try:
-        return parse_start(json.loads(first))
-    except ValueError:
-        return None
-
-
-def _chain_positions(record: SessionRecord) -> dict[tuple[str, int], str]:
-    positions: dict[tuple[str, int], str] = {}
-    counts: dict[str, int] = {}
-    for row in sorted(record.steps, key=lambda r: r["step"]):
-        for part, sha in (("request", row["request_sha"]), ("response", row.get("response_sha"))):
-            if sha is None:
-                continue
-            key = chain_key(part, row["method"], row["url"])
-            positions[(key, counts.get(key, 0))] = sha
-            counts[key] = counts.get(key, 0) + 1
-    return positions

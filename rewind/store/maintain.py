@@ -27,7 +27,7 @@ from rewind.store.blobs import (
     scan_pack,
     write_all,
 )
-from rewind.store.fold import bulk_insert, transaction
+from rewind.store.fold import bulk_insert, index_lookup, transaction
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
 from rewind.store.index import (
@@ -43,9 +43,9 @@ from rewind.store.journal import (
     SessionRecord,
     is_live,
     read_journal,
-    read_sealed,
 )
 from rewind.store.models import SessionInfo
+from rewind.store.sealed import Lookup, pointers, read_sealed
 
 # -- the objects on disk ----------------------------------------------------------------------
 
@@ -147,7 +147,7 @@ def doctor(home: Home, repair: bool = False) -> DoctorReport:
     if repair:
         state = rebuild_index(home, state)
     objects = scan_objects(home.root)
-    sessions = [_health(rec, objects) for rec in session_records(home)]
+    sessions = [_health(rec, objects) for rec in session_records(home, objects.good.get)]
     total = len(objects.good) + len(objects.bad)
     return DoctorReport(state, sessions, objects.packs, total, len(objects.bad))
 
@@ -166,8 +166,9 @@ def index_state(home: Home) -> str:
 Loaded = tuple[str, SessionRecord | None, str | None]  # id, record, why unreadable
 
 
-def session_records(home: Home) -> Iterator[Loaded]:
-    """Every session's record from the files: sealed ones and journals."""
+def session_records(home: Home, lookup: Lookup) -> Iterator[Loaded]:
+    """Every session's record from the files: sealed ones (their record objects found
+    with ``lookup``) and journals."""
     entries = sorted(home.sessions_dir.glob("*")) if home.sessions_dir.is_dir() else []
     for entry in entries:
         if entry.name.startswith("."):
@@ -177,12 +178,12 @@ def session_records(home: Home) -> Iterator[Loaded]:
             if record is not None:
                 yield entry.name, record, None
         elif entry.suffix == SEALED_SUFFIX:
-            yield _sealed(entry)
+            yield _sealed(home, entry, lookup)
 
 
-def _sealed(path: Path) -> Loaded:
+def _sealed(home: Home, path: Path, lookup: Lookup) -> Loaded:
     try:
-        return path.stem, read_sealed(path), None
+        return path.stem, read_sealed(home, path, lookup), None
     except (OSError, ValueError) as e:
         return path.stem, None, str(e)
 
@@ -290,27 +291,30 @@ def collect_garbage(home: Home) -> GcReport:
     if not home.root.is_dir():
         return report
     with _exclusive_gc(home), open_index(home) as conn:
-        _refuse_unreadable(home)
-        live = _live_objects(conn)
+        _refuse_unreadable(home, index_lookup(conn, home))
+        live = _live_objects(conn, home)
         for pack in list_packs(home.root):
             _collect_pack(conn, home, pack, live, report)
     return report
 
 
-def _refuse_unreadable(home: Home) -> None:
-    bad = [sid for sid, record, _ in session_records(home) if record is None]
+def _refuse_unreadable(home: Home, lookup: Lookup) -> None:
+    bad = [sid for sid, record, _ in session_records(home, lookup) if record is None]
     if bad:
         raise StoreCorrupt(f"session record(s) {', '.join(bad)} cannot be read, so what they "
                            "refer to is unknown; gc removes nothing",
                            hint="run `rewind doctor`, then remove or restore those sessions")
 
 
-def _live_objects(conn: Any) -> dict[str, BlobRef]:
+def _live_objects(conn: Any, home: Home) -> dict[str, BlobRef]:
+    """Every object a session refers to — its bodies, its output, its record — and,
+    transitively, the bases they are coded against."""
     rows = conn.execute(
         "SELECT request_sha FROM steps UNION SELECT response_sha FROM steps "
         "UNION SELECT stdout_sha FROM sessions UNION SELECT stderr_sha FROM sessions"
     ).fetchall()
-    return blob_refs(conn, [r[0] for r in rows if r[0]])
+    records = [pointer.record for _, pointer, _ in pointers(home) if pointer is not None]
+    return blob_refs(conn, [r[0] for r in rows if r[0]] + records)
 
 
 def _collect_pack(conn: Any, home: Home, pack: str, live: dict[str, BlobRef], report: GcReport) -> None:

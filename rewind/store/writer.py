@@ -36,8 +36,9 @@ from rewind.store.blobs import (
     sha256_hex,
 )
 from rewind.store.home import Home, ensure_home
-from rewind.store.journal import JournalWriter, SessionEnd, earlier_blobs
+from rewind.store.journal import JournalWriter, SessionEnd
 from rewind.store.models import Gap, SessionStart, StepRecord
+from rewind.store.sealed import earlier_blobs
 
 FINISH_FOLD_TIMEOUT = 5.0
 RECENT = 4
@@ -225,7 +226,7 @@ class SessionWriter:
 
     def _reference(self) -> dict[tuple[str, int], str]:
         if self._earlier_blobs is None:
-            self._earlier_blobs = earlier_blobs(self.home, self.start)
+            self._earlier_blobs = earlier_blobs(self.home, self.start, self._known_objects().get)
         return self._earlier_blobs
 
     def _reader(self) -> BlobReader:

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
 from rewind.capture.master import free_ports
 from rewind.store.blobs import BlobReader, iter_objects
 
@@ -96,12 +94,10 @@ def make_env(home: Path) -> dict[str, str]:
 
 
 def all_stored_bytes(home: Path) -> bytes:
-    """Every byte under the home: each file as it is, plus every object of every pack and
-    every sealed session record decompressed."""
+    """Every byte under the home: each file as it is, plus every object of every pack
+    (bodies and sealed session records) decoded."""
     parts = [p.read_bytes() for p in home.rglob("*") if p.is_file()]
     parts.extend(decoded_objects(home))
-    dctx = zstandard.ZstdDecompressor()
-    parts.extend(dctx.decompress(p.read_bytes()) for p in home.glob("sessions/*.rws"))
     return b"\n".join(parts)
 
 

@@ -15,12 +15,13 @@ import signal
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rewind.testing.fake_provider import FakeProvider
-from tests.e2e.harness import PYTHON, Rewind, wait_for
+from tests.e2e.harness import PYTHON, Rewind
 
 pytestmark = pytest.mark.e2e
 
@@ -89,13 +90,20 @@ def kill_mid_run(rw: Rewind, fake: FakeProvider, name: str, log: Path) -> None:
         start_new_session=True,
     )
     try:
-        wait_for(lambda: len(logged_calls(log)[0]) >= 20, timeout=20)
+        _until(lambda: len(logged_calls(log)[0]) >= 20 or proc.poll() is not None, 30)
+        assert proc.poll() is None, f"rewind record exited early: {proc.communicate()[1]}"
         time.sleep(random.uniform(0.0, 1.0))
         os.kill(proc.pid, signal.SIGKILL)  # rewind only: the agent sees its proxy vanish
         proc.wait(10)
-        wait_for(lambda: logged_calls(log)[1], timeout=10)
+        _until(lambda: logged_calls(log)[1], 10)  # the agent logs what it got, then ends
     finally:
         _kill_group(proc)
+
+
+def _until(predicate: Callable[[], object], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -114,6 +122,7 @@ def test_kill_9_loses_no_call_that_reached_the_agent(
         name, log = f"killed-{round_}", tmp_path / f"calls-{round_}.log"
         kill_mid_run(rw, fake, name, log)
         done, _ = logged_calls(log)
+        assert len(done) >= 20, f"round {round_}: only {len(done)} calls completed"
         missing = sorted(done - recorded_calls(rw, name))
         if missing:
             lost[name] = missing

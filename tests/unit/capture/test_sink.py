@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from rewind.capture.sink import BackgroundSink
+from rewind.capture.sink import INLINE_MAX_BYTES, BackgroundSink
 from rewind.core.exchange import Exchange
 
 
@@ -36,13 +36,28 @@ def test_failures_are_reported_and_kept(capsys: pytest.CaptureFixture[str]) -> N
     assert "disk full" in capsys.readouterr().err
 
 
-def test_the_future_resolves_only_once_the_exchange_is_handled() -> None:
+def _big(step: int) -> Exchange:
+    body = b"x" * (INLINE_MAX_BYTES + 1)
+    return Exchange(step=step, started_at=0.0, method="GET", url="http://x/", response_body=body)
+
+
+def test_behind_a_busy_worker_exchanges_queue_and_resolve_once_handled() -> None:
     release = threading.Event()
-    sink = BackgroundSink(lambda ex: release.wait(5) and None)
-    done = sink.submit(_ex(1))
-    assert not done.done()
+    seen: list[int] = []
+    sink = BackgroundSink(lambda ex: release.wait(5) and seen.append(ex.step))
+    first, second = sink.submit(_big(1)), sink.submit(_ex(2))
+    assert not first.done() and not second.done()  # the small one waits its turn too
     release.set()
-    assert done.result(5) is True
+    assert first.result(5) is True and second.result(5) is True and seen == [1, 2]
+    sink.close()
+
+
+def test_a_small_exchange_is_stored_at_once_when_the_worker_is_idle() -> None:
+    threads: list[str] = []
+    sink = BackgroundSink(lambda ex: threads.append(threading.current_thread().name))
+    assert sink.submit(_ex(1)).done()  # no hand-off on the response's path
+    assert sink.submit(_big(2)).result(5) is True
+    assert threads == [threading.current_thread().name, "rewind-sink"]
     sink.close()
 
 

@@ -13,7 +13,9 @@ import pytest
 from rewind.store.blobs import BlobRef, iter_objects
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
+from rewind.store.journal import SessionRecord
 from rewind.store.models import SessionStart, StepRecord
+from rewind.store.sealed import Lookup, read_pointer, read_sealed
 from rewind.store.writer import SessionWriter
 
 Record = Callable[..., SessionWriter]
@@ -92,6 +94,25 @@ def object_of(home: Home, sha: str) -> BlobRef:
         if ref.sha == sha:
             return ref
     raise AssertionError(f"no object {sha}")
+
+
+def scan_lookup(home: Home) -> Lookup:
+    """Object locations from the packs as they are now (as the writer and doctor find them)."""
+
+    def lookup(sha: str) -> BlobRef | None:
+        return next((r for r in iter_objects(home.root) if r.sha == sha), None)
+
+    return lookup
+
+
+def sealed(home: Home, sid: str) -> SessionRecord:
+    """A sealed session's record, read from its pointer and its object."""
+    return read_sealed(home, home.sealed_record(sid), scan_lookup(home))
+
+
+def record_object(home: Home, sid: str) -> BlobRef:
+    """The object holding a sealed session's record."""
+    return object_of(home, read_pointer(home.sealed_record(sid)).record)
 
 
 def flip_byte(path: Path, offset: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -13,11 +14,11 @@ from rewind.store import fold
 from rewind.store.blobs import sha256_hex
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.journal import END_FILE, STEPS_FILE, line, read_sealed, step_row
+from rewind.store.journal import END_FILE, STEPS_FILE, line, step_row
 from rewind.store.migrations import MIGRATIONS, applied_versions
 from rewind.store.writer import SessionWriter
 
-from .conftest import Record, make_start, make_step, record_step
+from .conftest import Record, make_start, make_step, record_step, sealed
 from .test_blobs import write_legacy_pack
 
 
@@ -36,8 +37,8 @@ def test_finished_session_is_sealed_and_loads(home: Home, record: Record) -> Non
     sid = writer.session_id
     assert not home.session_journal(sid).exists()
     assert home.sealed_record(sid).is_file()
-    sealed = read_sealed(home.sealed_record(sid))
-    assert (sealed.status, len(sealed.steps), sealed.end and sealed.end.exit_code) == ("complete", 3, 4)
+    record = sealed(home, sid)
+    assert (record.status, len(record.steps), record.end and record.end.exit_code) == ("complete", 3, 4)
     info, steps, blobs = Store(home).load(sid)
     assert (info.status, info.exit_code, info.steps) == ("complete", 4, 3)
     assert blobs[steps[2].response_sha or ""] == b"data: reply 3\n\n"
@@ -87,7 +88,7 @@ def test_dead_recorder_folds_as_interrupted(home: Home) -> None:
     info = Store(home).session(writer.session_id)
     assert (info.status, info.steps, info.exit_code) == ("interrupted", 1, None)
     assert not home.session_journal(writer.session_id).exists()
-    assert read_sealed(home.sealed_record(writer.session_id)).status == "interrupted"
+    assert sealed(home, writer.session_id).status == "interrupted"
 
 
 def test_bad_lines_block_neither_other_steps_nor_other_sessions(
@@ -121,7 +122,7 @@ def test_bad_lines_are_warned_once(home: Home, warnings: Warnings) -> None:
     store.sessions()
     store.load(writer.session_id)
     assert warnings == []
-    assert len(read_sealed(home.sealed_record(writer.session_id)).skipped) == 1
+    assert len(sealed(home, writer.session_id).skipped) == 1
 
 
 def test_live_torn_last_line_is_not_warned(home: Home, warnings: Warnings) -> None:
@@ -174,27 +175,80 @@ def test_a_fold_killed_before_sealing_refolds_the_journal(
     record_step(writer, 1)
     writer.finish(0)
 
-    def crash(*_args: object) -> None:
-        raise OSError("disk full")
+    class Killed(BaseException):
+        pass
 
-    monkeypatch.setattr(fold, "write_sealed", crash)
-    with pytest.raises(OSError):
+    def killed(*_args: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(fold, "seal_record", killed)
+    with pytest.raises(Killed):
         Store(home).fold()
     monkeypatch.undo()
+    assert home.session_journal(writer.session_id).is_dir()
     assert Store(home).session(writer.session_id).steps == 1
     assert home.sealed_record(writer.session_id).is_file()
+    assert not home.session_journal(writer.session_id).exists()
+
+
+def test_a_seal_that_cannot_be_written_keeps_the_journal_and_warns(
+    home: Home, monkeypatch: pytest.MonkeyPatch, warnings: Warnings
+) -> None:
+    writer = SessionWriter(home, make_start())
+    monkeypatch.setattr(writer, "_fold", lambda: None)
+    record_step(writer, 1)
+    writer.finish(2)
+    sid, journal = writer.session_id, home.session_journal(writer.session_id)
+    pack = str(home.objects_dir / f"{sid}.pack")
+
+    def disk_full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", pack)
+
+    monkeypatch.setattr(fold, "seal_record", disk_full)
+    info = Store(home, warn=warnings).session(sid)  # the fold does not fail
+    assert (info.status, info.steps, info.exit_code) == ("complete", 1, 2)
+    assert warnings == [f"session {sid} cannot be sealed (No space left on device: {pack}); "
+                        f"its journal {journal} is kept"]
+    assert journal.is_dir() and not home.sealed_record(sid).exists()
+    monkeypatch.undo()
+    Store(home).fold()  # the next fold seals it
+    assert not journal.exists() and sealed(home, sid).status == "complete"
+    assert Store(home).session(sid).steps == 1
 
 
 def test_sealed_record_unknown_to_the_index_is_loaded(home: Home, record: Record) -> None:
     sid = record(steps=2).session_id
-    sealed = home.sealed_record(sid).read_bytes()
+    pointer = home.sealed_record(sid).read_bytes()
     other = record(steps=1).session_id
     home.sealed_record(sid).unlink()
     with Store(home)._open() as conn:  # noqa: SLF001 (delete the rows as a restore would)
         conn.execute("DELETE FROM steps WHERE session_id = ?", [sid])
         conn.execute("DELETE FROM sessions WHERE id = ?", [sid])
-    home.sealed_record(sid).write_bytes(sealed)
+    home.sealed_record(sid).write_bytes(pointer)
     assert {s.id: s.steps for s in Store(home).sessions()} == {sid: 2, other: 1}
+
+
+def test_sealed_record_whose_object_the_index_lacks_is_found_in_the_packs(home: Home, record: Record) -> None:
+    sid = record(steps=2).session_id
+    with Store(home)._open() as conn:  # noqa: SLF001 (an index that never saw this session)
+        for table, column in (("steps", "session_id"), ("sessions", "id")):
+            conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [sid])
+        conn.execute("DELETE FROM objects")
+    _, steps, blobs = Store(home).load(sid)
+    assert len(steps) == 2 and blobs[steps[1].response_sha or ""] == b"data: reply 2\n\n"
+
+
+def test_sealed_record_whose_object_is_gone_is_warned(
+    home: Home, record: Record, warnings: Warnings
+) -> None:
+    good = record(steps=1, name="good").session_id
+    gone = record(steps=1, name="gone", bodies=[b"gone"]).session_id
+    with Store(home)._open() as conn:  # noqa: SLF001
+        conn.execute("DELETE FROM sessions WHERE id = ?", [gone])
+        conn.execute("DELETE FROM objects WHERE pack = ?", [f"objects/{gone}.pack"])
+    (home.objects_dir / f"{gone}.pack").unlink()
+    assert [s.id for s in Store(home, warn=warnings).sessions()] == [good]
+    assert len(warnings) == 1 and f"{gone}.rws" in warnings[0] and "in no pack" in warnings[0]
 
 
 def test_unreadable_sealed_record_is_warned_and_others_load(
@@ -240,8 +294,8 @@ def test_version_1_store_is_migrated_and_backfilled(home: Home) -> None:
     info, steps, blobs = Store(home).load(V1_SID)
     assert (info.name, info.status, info.stdout_sha) == ("old", "complete", sha256_hex(bodies[2]))
     assert blobs[steps[0].request_sha] == bodies[0] and blobs[steps[0].response_sha or ""] == bodies[1]
-    sealed = read_sealed(home.sealed_record(V1_SID))
-    assert (sealed.status, len(sealed.steps), sealed.end and sealed.end.stdout_sha) == (
+    record = sealed(home, V1_SID)
+    assert (record.status, len(record.steps), record.end and record.end.stdout_sha) == (
         "complete", 1, sha256_hex(bodies[2]))
     with Store(home)._open() as conn:  # noqa: SLF001
         assert applied_versions(conn) == {m.version for m in MIGRATIONS}

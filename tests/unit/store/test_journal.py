@@ -1,5 +1,5 @@
-"""The journal and sealed record formats: what a recorder writes, and how every line is
-validated before anything reads it."""
+"""The journal format: what a recorder writes, and how every line is validated before
+anything reads it. (Sealed records: test_sealed.)"""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from rewind.store.journal import (
     STEPS_FILE,
     JournalWriter,
     SessionEnd,
-    SessionRecord,
-    Skipped,
     check_step,
     decode_headers,
     decode_text,
@@ -36,9 +34,7 @@ from rewind.store.journal import (
     line,
     read_journal,
     read_jsonl,
-    read_sealed,
     step_row,
-    write_sealed,
 )
 from rewind.store.models import Gap, StepRecord
 
@@ -233,50 +229,6 @@ def test_finished_journal_reports_its_torn_last_line(journal: Path) -> None:
     (journal / STEPS_FILE).write_bytes(GOOD + GOOD[:30])
     record = read_journal(journal, live=True)  # end.json: not live any more, whatever was asked
     assert record is not None and [s.line for s in record.skipped] == [2]
-
-
-# -- sealed records --------------------------------------------------------------------------------
-
-
-def test_sealed_record_round_trips(tmp_path: Path) -> None:
-    record = SessionRecord(
-        make_start(session_id=SID), steps=[check_step(step_row(step(1, request_headers=(("x", ODD),))), SID)],
-        gaps=[{"session_id": SID, "step": 2, "reason": "disk full"}],
-        end=SessionEnd(1, 9.5, "d" * 64, None),
-        skipped=[Skipped("sessions/x/steps.jsonl", 7, "not JSON (torn or garbage)")],
-        status="complete",
-    )
-    path = tmp_path / f"{SID}.rws"
-    write_sealed(path, record)
-    assert read_sealed(path) == record
-    assert os.stat(path).st_mode & 0o077 == 0
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
-
-
-def test_sealed_record_without_status_reads_as_interrupted(tmp_path: Path) -> None:
-    path = tmp_path / "s.rws"
-    write_sealed(path, SessionRecord(make_start(session_id=SID), status="recording"))
-    assert read_sealed(path).status == "interrupted"
-
-
-def test_sealed_record_bad_row_is_kept_as_skipped(tmp_path: Path) -> None:
-    import zstandard
-
-    start = {"record": "start", "journal_version": JOURNAL_VERSION, **asdict(make_start(session_id=SID))}
-    rows = [start, {"record": "step", "step": "x"}, {"record": "status", "status": "complete"}]
-    path = tmp_path / "s.rws"
-    path.write_bytes(zstandard.ZstdCompressor().compress(b"".join(line(r) for r in rows)))
-    record = read_sealed(path)
-    assert record.status == "complete" and record.steps == []
-    assert [(s.file, s.line) for s in record.skipped] == [(str(path), 2)]
-
-
-@pytest.mark.parametrize("data", [b"", b"garbage", b"(\xb5/\xfd garbage"])
-def test_unreadable_sealed_record_is_a_value_error(tmp_path: Path, data: bytes) -> None:
-    path = tmp_path / "s.rws"
-    path.write_bytes(data)
-    with pytest.raises(ValueError):
-        read_sealed(path)
 
 
 # -- liveness ------------------------------------------------------------------------------------

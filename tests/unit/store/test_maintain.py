@@ -18,7 +18,15 @@ from rewind.store.index import Store, open_index
 from rewind.store.maintain import collect_garbage, doctor, remove_sessions
 from rewind.store.writer import SessionWriter
 
-from .conftest import Record, damage_object, make_start, object_of, record_step, request_body
+from .conftest import (
+    Record,
+    damage_object,
+    make_start,
+    object_of,
+    record_object,
+    record_step,
+    request_body,
+)
 
 
 def snapshot(home: Home) -> dict[str, tuple[str, int, dict[str, bytes]]]:
@@ -36,7 +44,8 @@ def test_doctor_on_a_healthy_store(home: Home, record: Record) -> None:
     report = doctor(home)
     assert report.healthy and report.index == "ok" and report.bad_objects == 0
     assert {s.id for s in report.sessions} == sids and all(s.healthy for s in report.sessions)
-    assert report.objects == 6  # the second session's bodies and output are the first's
+    # the second session's bodies and output are the first's; each has its record object
+    assert report.objects == 6 + 2
     assert all(p["torn_tail_bytes"] == 0 for p in report.packs)
     assert report.to_json()["healthy"] is True
 
@@ -65,15 +74,30 @@ def test_corrupt_object_makes_exactly_its_sessions_unhealthy(home: Home, record:
 
 def test_doctor_reports_a_missing_pack(home: Home, record: Record) -> None:
     sid = record(steps=1).session_id
-    other = record(steps=1, bodies=[b"other request"]).session_id
+    other = record(steps=1, name="other", bodies=[b"other request"]).session_id
+    record_sha = record_object(home, sid).sha
     (home.objects_dir / f"{sid}.pack").unlink()
     health = {s.id: s for s in doctor(home).sessions}
+    # its record was in that pack too: the session cannot be read at all
+    assert not health[sid].healthy and health[sid].unreadable is not None
+    assert f"{sid}.rws" in health[sid].unreadable and record_sha[:12] in health[sid].unreadable
+    # the second session wrote only its request and its record: the rest was the first one's
     output = {"recorded stdout", "recorded stderr"}
-    both = {"step 1 request body", "step 1 response body"}
-    assert {x["what"] for x in health[sid].missing} == both | output
-    # the second session wrote only its request: the rest was the first one's
     assert {x["what"] for x in health[other].missing} == {"step 1 response body"} | output
-    assert health[sid].corrupt == [] and not health[other].healthy
+    assert health[other].corrupt == [] and health[other].unreadable is None
+
+
+def test_doctor_reports_a_corrupt_record_object_as_unreadable(home: Home, record: Record) -> None:
+    bad = record(steps=2, name="bad").session_id
+    good = record(steps=2, name="good", bodies=[b"good 1", b"good 2"]).session_id
+    ref = record_object(home, bad)
+    damage_object(home, ref)
+    report = doctor(home)
+    health = {s.id: s for s in report.sessions}
+    assert not report.healthy and report.bad_objects == 1
+    assert health[bad].unreadable is not None and ref.sha[:12] in health[bad].unreadable
+    assert health[good].healthy and health[good].steps == 2
+    assert {x["what"] for x in health[bad].to_json()["missing"]} == set()
 
 
 def test_doctor_reports_skipped_lines_and_unreadable_records(home: Home, record: Record) -> None:
@@ -143,6 +167,7 @@ def test_rm_keeps_shared_bodies_and_gc_frees_only_the_rest(home: Home, record: R
     survivor = record(steps=1, bodies=[shared]).session_id
     before = snapshot(home)[survivor]
     assert object_of(home, Store(home).steps(survivor)[0].request_sha).pack == f"objects/{removed}.pack"
+    assert record_object(home, survivor).base == record_object(home, removed).sha
 
     infos = remove_sessions(home, [removed])
     assert [i.id for i in infos] == [removed]
@@ -152,7 +177,8 @@ def test_rm_keeps_shared_bodies_and_gc_frees_only_the_rest(home: Home, record: R
 
     size = pack_bytes(home)
     report = collect_garbage(home)
-    assert report.objects_removed == 4 and report.packs_rewritten == 1  # 2 requests, 2 responses
+    # 2 requests, 2 responses; its record stays: the survivor's (same name) is coded against it
+    assert report.objects_removed == 4 and report.packs_rewritten == 1
     assert report.bytes_freed == size - pack_bytes(home) > 0
     assert snapshot(home)[survivor] == before
     assert doctor(home).healthy
@@ -198,14 +224,47 @@ def test_gc_refuses_while_a_recording_runs(home: Home, record: Record) -> None:
     collect_garbage(home)
 
 
-def test_gc_refuses_when_a_session_record_is_unreadable(home: Home, record: Record) -> None:
-    sid = record(steps=1).session_id
+@pytest.mark.parametrize("damage", ["pointer", "record object"])
+def test_gc_refuses_when_a_session_record_is_unreadable(home: Home, record: Record, damage: str) -> None:
+    sid = record(steps=1, name="kept").session_id
     remove_sessions(home, [record(steps=1, bodies=[b"gone"]).session_id])
-    home.sealed_record(sid).write_bytes(b"damaged")
+    if damage == "pointer":
+        home.sealed_record(sid).write_bytes(b"damaged")
+    else:
+        damage_object(home, record_object(home, sid))
     size = pack_bytes(home)
     with pytest.raises(StoreCorrupt, match=sid):
         collect_garbage(home)
     assert pack_bytes(home) == size
+
+
+def test_gc_keeps_a_removed_record_a_later_one_is_coded_against(home: Home, record: Record) -> None:
+    first = record(steps=2).session_id
+    second = record(steps=2).session_id  # a re-run: the same name, the same bodies
+    first_record = record_object(home, first)
+    assert record_object(home, second).base == first_record.sha
+    before = snapshot(home)[second]
+    remove_sessions(home, [first])
+    report = collect_garbage(home)
+    assert report.objects_removed == 0  # its bodies are the second's, its record the base
+    assert object_of(home, first_record.sha) == first_record
+    home.index_path.unlink()
+    assert doctor(home, repair=True).healthy
+    assert [s.id for s in Store(home).sessions()] == [second]
+    assert snapshot(home)[second] == before
+
+
+def test_gc_removes_a_removed_record_nothing_refers_to(home: Home, record: Record) -> None:
+    shared = b'{"system": "a long shared prompt"}' * 20
+    removed = record(steps=1, name="gone", bodies=[shared]).session_id
+    survivor = record(steps=1, name="kept", bodies=[shared]).session_id  # not coded against it
+    removed_record = record_object(home, removed).sha
+    remove_sessions(home, [removed])
+    report = collect_garbage(home)
+    # only its record: its bodies and output are the survivor's too
+    assert (report.objects_removed, report.packs_rewritten) == (1, 1)
+    assert removed_record not in {r.sha for r in iter_objects(home.root)}
+    assert doctor(home).healthy and [s.id for s in Store(home).sessions()] == [survivor]
 
 
 def test_gc_on_a_new_home_does_nothing(home: Home) -> None:

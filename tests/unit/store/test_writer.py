@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from rewind.errors import ConfigError, StoreError
 from rewind.store.blobs import MAX_DEPTH, iter_objects, scan_pack
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.journal import OBJECTS_FILE
+from rewind.store.journal import OBJECTS_FILE, chain_key
+from rewind.store.sealed import earlier_blobs, read_pointer
 from rewind.store.writer import SessionWriter
 
 from .conftest import Record, damage_object, make_start, make_step, object_of, record_step, wait_for_line
@@ -71,8 +73,13 @@ def spawn(home: Home, sid: str, steps: int, then: str) -> subprocess.Popen[str]:
 
 
 def objects_in(home: Home, sid: str) -> int:
+    """How many objects a session's pack holds, besides its sealed record."""
     path = home.objects_dir / f"{sid}.pack"
-    return len(scan_pack(home.root, f"objects/{sid}.pack").refs) if path.exists() else 0
+    if not path.exists():
+        return 0
+    record = home.sealed_record(sid)
+    mine = read_pointer(record).record if record.exists() else None
+    return len([r for r in scan_pack(home.root, f"objects/{sid}.pack").refs if r.sha != mine])
 
 
 def test_put_blob_returns_sha_and_stores_each_blob_once(home: Home) -> None:
@@ -88,7 +95,8 @@ def test_body_in_another_sessions_pack_is_not_written_again(home: Home, record: 
     first = record(steps=2).session_id
     size = (home.objects_dir / f"{first}.pack").stat().st_size
     second = record(steps=2).session_id  # the very same bodies and output
-    assert objects_in(home, second) == 0
+    assert objects_in(home, second) == 0  # its record only
+    assert len(scan_pack(home.root, f"objects/{second}.pack").refs) == 1
     assert (home.objects_dir / f"{first}.pack").stat().st_size == size
     _, steps, blobs = Store(home).load(second)
     assert len(blobs) == 6 and steps[0].request_sha in blobs
@@ -132,6 +140,31 @@ def test_chain_is_delta_coded_per_key(home: Home) -> None:
     assert refs[plain].base is None
     assert refs[a2].data_length * 4 < refs[a1].data_length
     for sha in (a1, a2, b1, b2, plain):
+        assert Store(home).blob(sha)
+
+
+def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home) -> None:
+    url = "https://api.openai.com/v1/chat/completions"
+    request_chain, response_chain = chain_key("request", "POST", url), chain_key("response", "POST", url)
+    filler = b" ".join(hashlib.sha256(b"%d" % n).hexdigest().encode() for n in range(40))
+    shas: list[list[str]] = []
+    for run, started_at in enumerate((100.0, 200.0)):
+        writer = SessionWriter(home, make_start(started_at=started_at))
+        for n in (1, 2):
+            request = writer.put_blob(b'{"turn": %d, "history": "%s"}' % (n, filler), chain=request_chain)
+            response = writer.put_blob(b"data: %s reply %d of run %d\n\n" % (filler, n, run),
+                                       chain=response_chain, near=request)
+            writer.add_step(replace(make_step(writer.session_id, n, request, response), url=url))
+            shas.append([request, response])
+        writer.finish(0)
+    refs = {r.sha: r for r in iter_objects(home.root)}
+    first, second = shas[:2], shas[2:]
+    assert [s[0] for s in first] == [s[0] for s in second]  # the same requests: stored once
+    for n in (0, 1):  # each response against the first recording's n-th response
+        assert refs[second[n][1]].base == first[n][1]
+        assert refs[second[n][1]].data_length * 20 < refs[second[n][1]].raw_size
+    assert earlier_blobs(home, make_start(started_at=300.0), refs.get)[(response_chain, 1)] == second[1][1]
+    for sha in (s for pair in shas for s in pair):
         assert Store(home).blob(sha)
 
 
