@@ -55,8 +55,13 @@ lint: install
 	$(BIN)/ruff check rewind addons tests bench
 	$(BIN)/mypy
 
+# Latency and SSE (run.py), disk and read-back (disk.py), recorder memory (memory.py),
+# start-up (startup.py); each prints its figures and writes bench/results/*.json.
 bench: install clients
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/disk.py
+	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(NODE_CLIENT)/node_modules

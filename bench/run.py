@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from rewind.capture.master import free_ports
-from rewind.store.home import Home
-from rewind.store.index import Store
 from rewind.testing.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,21 +164,6 @@ def bench_startup(home: str) -> dict[str, float]:
     return {"record_true_median_s": statistics.median(times), "record_true_min_s": min(times)}
 
 
-def bench_disk(home: str) -> dict[str, float]:
-    """Pack bytes on disk per body byte recorded, for the JSON latency session."""
-    info, steps, blobs = Store(Home(Path(home))).load("bench-json-0")
-    recorded = sum(len(blobs[s.request_sha]) + len(blobs.get(s.response_sha or "", b"")) for s in steps)
-    pack = Path(home, "packs", f"{info.id}.pack").stat().st_size
-    index = Path(home, "index.duckdb").stat().st_size
-    return {
-        "steps": len(steps),
-        "body_bytes": recorded,
-        "pack_bytes": pack,
-        "pack_bytes_per_body_byte": pack / recorded,
-        "index_bytes_all_sessions": index,
-    }
-
-
 def main() -> None:
     """``python bench/run.py [latency]``: everything, or only the latency rounds."""
     home = tempfile.mkdtemp(prefix="rewind-bench-")
@@ -191,7 +174,6 @@ def main() -> None:
             results["sse"] = bench_sse(fake, home)
     if not only_latency:
         results["startup"] = bench_startup(home)
-        results["disk"] = bench_disk(home)
         results["replay_500"] = bench_replay_500(home)
     report(results)
 

@@ -41,7 +41,8 @@ class BackgroundSink:
         self._thread.start()
 
     def submit(self, exchange: Exchange) -> Future[bool]:
-        """Queue ``exchange``; the future says whether it was stored (never raises)."""
+        """Store ``exchange`` now (if small and the worker idle) or queue it; the future
+        says whether it was stored, and never raises."""
         done: Future[bool] = Future()
         if self._closed:
             self._fail(exchange.step, RuntimeError("the recording had already ended"))

@@ -88,7 +88,9 @@ class Rewind:
 
 
 def make_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_BASE_URL", "_PROXY", "_proxy"))}
+    # Proxies and base URLs would rewire the agent; COLUMNS/LINES would narrow tables.
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith(("_BASE_URL", "_PROXY", "_proxy")) and k not in ("COLUMNS", "LINES")}
     env.update(REWIND_HOME=str(home), OPENAI_API_KEY=SECRET, PYTHONPATH=str(ROOT))
     return env
 

@@ -29,7 +29,9 @@ def rewind(home: Home) -> Invoke:
     """``rewind --home HOME ARGS...`` in-process; stdout and stderr kept apart."""
 
     def invoke(*args: str, **env: str) -> Result:
-        return CliRunner().invoke(cli, ["--home", str(home.root), *args], env=env or None)
+        # COLUMNS from the shell running the tests (or pytest-xdist) would narrow tables.
+        environ: dict[str, str | None] = {"COLUMNS": None, **env}
+        return CliRunner().invoke(cli, ["--home", str(home.root), *args], env=environ)
 
     return invoke
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from rewind.cli import COMMANDS, cli
@@ -39,7 +38,6 @@ def test_help_lists_every_command_without_importing_any() -> None:
     assert all(f"  {name} " in output for name in COMMANDS)
 
 
-@pytest.mark.xfail(reason="rewind/store/__init__.py imports the DuckDB index eagerly", strict=False)
 def test_list_on_an_empty_home_loads_neither_mitmproxy_nor_duckdb(tmp_path: Path) -> None:
     code = (
         "from click.testing import CliRunner\nfrom rewind.cli import cli\n"
