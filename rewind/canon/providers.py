@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from rewind.canon.sse import SseEvent, parse_sse
+from rewind.canon.sse import SseEvent, iter_sse, parse_sse
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 
 __all__ = [
@@ -144,13 +144,51 @@ def _objects(value: Any) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def _payloads(body: bytes, content_type: str | None) -> list[dict[str, Any]]:
-    """The JSON objects of a response: the body, a streamed JSON array, or SSE data."""
+BIG_BODY = 4 * 1024 * 1024  # larger JSON bodies are not parsed whole
+ISLAND = 256 * 1024  # how much of a big body one looked-up value may span
+
+
+def _payloads(body: bytes, content_type: str | None, keys: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The JSON objects of a response: the body, a streamed JSON array, or SSE data.
+
+    With ``keys``, only what can hold them is parsed: SSE events that mention one, and,
+    of a JSON body over ``BIG_BODY``, just the last value of each key (usage comes last),
+    so a 100 MB body is never turned into objects whole."""
     if "event-stream" not in (content_type or "").lower():
+        if keys and len(body) > BIG_BODY:
+            return _islands(body, keys)
         value = _loads(body)
         if value is not None:
             return _objects(value)
-    return [obj for event in parse_sse(body) for obj in _objects(_loads(event.data))]
+    return [obj for data in _event_data(body, keys) for obj in _objects(_loads(data))]
+
+
+def _event_data(body: bytes, keys: tuple[str, ...]) -> Iterator[str]:
+    for event in iter_sse(body):
+        if not keys or any(key in event.data for key in keys):
+            yield event.data
+
+
+def _islands(body: bytes, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``{key: value}`` for the last occurrence of each key in a big JSON body."""
+    found: dict[str, Any] = {}
+    for key in keys:
+        at = body.rfind(b'"' + key.encode() + b'"')
+        if at >= 0:
+            value = _value_after(body, at + len(key) + 2)
+            if value is not None:
+                found[key] = value
+    return [found] if found else []
+
+
+def _value_after(body: bytes, at: int) -> Any:
+    text = bytes(memoryview(body)[at : at + ISLAND]).decode("utf-8", "replace").lstrip()
+    if not text.startswith(":"):
+        return None
+    try:
+        return json.JSONDecoder().raw_decode(text[1:].lstrip())[0]
+    except ValueError:
+        return None
 
 
 # --- model ----------------------------------------------------------------------------
@@ -169,7 +207,7 @@ def extract_model(
 
 
 def _response_model(body: bytes) -> str | None:
-    for obj in _payloads(body, None):
+    for obj in _payloads(body, None, ("model", "modelVersion")):
         for holder in (obj, _dict(obj.get("message")), _dict(obj.get("response"))):
             model = _str(holder.get("model")) or _str(holder.get("modelVersion"))
             if model:
@@ -183,7 +221,7 @@ def _response_model(body: bytes) -> str | None:
 def extract_usage(provider: Provider | None, response_body: bytes, content_type: str | None) -> Usage:
     """Token usage from a JSON or SSE response body; ``Usage()`` when there is none."""
     reader = _USAGE_READERS.get(provider) if provider is not None else None
-    return reader(_payloads(response_body, content_type)) if reader else Usage()
+    return reader(_payloads(response_body, content_type, USAGE_KEYS)) if reader else Usage()
 
 
 def _openai_usage(payloads: list[dict[str, Any]]) -> Usage:
@@ -241,6 +279,7 @@ def _gemini_output(meta: dict[str, Any]) -> int | None:
     return (candidates or 0) + (thoughts or 0)
 
 
+USAGE_KEYS = ("usage", "usageMetadata")  # where every provider's token counts live
 _USAGE_READERS: dict[Provider, Callable[[list[dict[str, Any]]], Usage]] = {
     Provider.OPENAI: _openai_usage,
     Provider.ANTHROPIC: _anthropic_usage,

@@ -107,7 +107,7 @@ class PackWriter:
         packed = compress(data, None if base is None else base[1])
         base_sha = None if base is None else base[0]
         header = HEADER.pack(MAGIC, bytes.fromhex(sha), _base_bytes(base_sha), len(data), len(packed))
-        start = self._append(header + packed)
+        start = self._append(header, packed)
         return BlobRef(sha, self.pack, start + HEADER.size, len(packed), len(data), base_sha)
 
     def close(self) -> None:
@@ -115,13 +115,14 @@ class PackWriter:
             os.close(self._fd)
             self._fd = None
 
-    def _append(self, record: bytes) -> int:
+    def _append(self, header: bytes, packed: bytes) -> int:
+        """One ``writev`` of header and data (no joined copy of a big body)."""
         if self._fd is None:
             self._open()
         assert self._fd is not None
         start = self._end
-        write_all(self._fd, record)
-        self._end += len(record)
+        write_parts(self._fd, [header, packed])
+        self._end += len(header) + len(packed)
         return start
 
     def _open(self) -> None:
@@ -293,6 +294,18 @@ def iter_objects(home_root: Path) -> Iterator[BlobRef]:
     """Every whole record of every pack."""
     for pack in list_packs(home_root):
         yield from scan_pack(home_root, pack).refs
+
+
+def write_parts(fd: int, parts: list[bytes]) -> None:
+    """``os.writev`` until every part is written (one call for any regular file)."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        done = os.writev(fd, views)
+        while views and done >= len(views[0]):
+            done -= len(views[0])
+            views.pop(0)
+        if views and done:
+            views[0] = views[0][done:]
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:

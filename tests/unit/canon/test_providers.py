@@ -308,3 +308,19 @@ def test_gemini_thinking_tokens_count_as_output() -> None:
     ).encode()
     usage = extract_usage(Provider.GEMINI, body, "application/json")
     assert (usage.input_tokens, usage.output_tokens) == (5, 37)
+
+
+def test_a_big_json_body_is_read_for_usage_without_parsing_it_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "BIG_BODY", 64)
+    filler = "x" * 500 + ' \\"usage\\": {\\"prompt_tokens\\": 999}'  # quoted text, not a key
+    body = json.dumps({"id": "c", "model": "gpt-4o", "choices": [{"message": {"content": filler}}],
+                       "usage": {"prompt_tokens": 11, "completion_tokens": 7}}).encode()
+    usage = providers.extract_usage(providers.Provider.OPENAI, body, "application/json")
+    assert (usage.input_tokens, usage.output_tokens) == (11, 7)
+    assert providers.extract_model(providers.Provider.OPENAI, "/v1/x", b"{}", body) == "gpt-4o"
+
+
+def test_a_big_json_body_without_usage_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "BIG_BODY", 8)
+    usage = providers.extract_usage(providers.Provider.OPENAI, b'{"choices": []}', "application/json")
+    assert usage == providers.Usage()

@@ -10,7 +10,7 @@ from rewind.canon.sse import SseEvent, parse_sse
 
 
 def test_public_api() -> None:
-    assert sorted(sse.__all__) == ["SseEvent", "parse_sse"]
+    assert sorted(sse.__all__) == ["SseEvent", "iter_sse", "parse_sse"]
 
 
 def test_named_events_with_lf() -> None:
@@ -73,3 +73,10 @@ def test_round_trip_with_any_line_ending(events: list[tuple[str | None, str]], n
 @given(st.binary(max_size=200))
 def test_never_raises(body: bytes) -> None:
     assert isinstance(parse_sse(body), list)
+
+
+def test_iter_sse_yields_events_one_at_a_time_from_bytes_or_a_view() -> None:
+    body = b"\xef\xbb\xbfdata: one\r\n\r\nevent: x\ndata: two\ndata: 2\n\ndata: cut"
+    events = sse.iter_sse(memoryview(body))
+    assert next(events) == sse.SseEvent(None, "one")
+    assert list(events) == [sse.SseEvent("x", "two\n2"), sse.SseEvent(None, "cut")]
