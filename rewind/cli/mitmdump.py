@@ -71,6 +71,7 @@ class MitmdumpRecorder:
             raise _options_error(exc) from exc
 
     def running(self) -> None:
+        offline_friendly()
         home = _home()
         req = RecordRequest(
             command=tuple(sys.argv),
@@ -109,6 +110,12 @@ class MitmdumpRecorder:
         )
 
 
+def offline_friendly() -> None:
+    """Connect upstream only when a request needs it, and never to sniff a certificate:
+    a routed (or replayed) host then need not resolve, as with `rewind record`."""
+    ctx.options.update(connection_strategy="lazy", upstream_cert=False)
+
+
 class MitmdumpReplay:
     """Answers every request from a recorded session (``--set rewind_session=REF``)."""
 
@@ -122,6 +129,9 @@ class MitmdumpReplay:
         loader.add_option("rewind_pace", str, "fast", "fast | original | FACTOR (e.g. 2x).")
         loader.add_option("rewind_on_miss", str, "error", "error | live.")
         loader.add_option("rewind_reuse", bool, False, "Serve the last answer again when used up.")
+
+    def running(self) -> None:
+        offline_friendly()
 
     def configure(self, updated: set[str]) -> None:
         if not ctx.options.rewind_session:

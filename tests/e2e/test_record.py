@@ -334,5 +334,21 @@ def test_mitmdump_loads_the_recorder(rw: Rewind, fake: FakeProvider, tmp_path: P
     assert steps and steps[0]["url"] == url
 
 
+def test_mitmdump_recorder_routes_https_to_a_host_that_does_not_resolve(
+    rw: Rewind, fake: FakeProvider, tmp_path: Path
+) -> None:
+    # Without a lazy connection strategy, mitmdump connects on CONNECT and answers 502.
+    route = f"rewind_route=nowhere.invalid={fake.url}"
+    proc, port = mitmdump(rw, "record.py", tmp_path / "mitm", "rewind_name=https", route)
+    url = "https://nowhere.invalid/tools/weather?city=Oslo"
+    try:
+        wait_for(lambda: '"city": "Oslo"' in curl_via(port, url, "-k").stdout)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "Session recorded:" in err, err
+    assert rw.json("inspect", "https")["steps"][0]["url"] == url
+
+
 def test_python_is_the_one_running_tests() -> None:
     assert sys.executable.startswith(str(Path(__file__).resolve().parents[2]))
