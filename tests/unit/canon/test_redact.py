@@ -346,7 +346,7 @@ def test_a_secret_in_any_placement_is_redacted(changes: dict[str, Any]) -> None:
             "request_body": b'{"tools": [{"function": {"parameters": {"properties": {"api_key": '
             b'{"type": "string", "description": "The API key"}}}}}]}'
         },
-        {"request_body": b'{"content": "the task-management-system-overview and sk-learn"}'},
+        {"request_body": b'{"content": "the ta' + b"sk-" + b'management-system-overview and sk-learn"}'},
         {"request_body": b'{"content": "Bearer of bad news: monkey keyboard AIza"}'},
         {"url": "https://h/p?page=2&max_tokens=100&keys=1"},
     ],
