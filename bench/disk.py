@@ -24,8 +24,9 @@ from pathlib import Path
 
 import zstandard
 
+from rewind.store.fold import object_refs
 from rewind.store.home import Home
-from rewind.store.index import Store, blob_refs, blob_uses, open_index, read_blobs
+from rewind.store.index import Store, blob_uses, open_index, read_blobs
 from rewind.testing.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,7 @@ def read_back_seconds(home: Path, name: str) -> dict[str, float]:
         info = store.session(name)
         uses = blob_uses(info, store.steps(info.id))
         with open_index(Home(home)) as conn:
-            refs = blob_refs(conn, list(uses))
+            refs = object_refs(conn, list(uses))
         start = time.perf_counter()
         read_blobs(home, uses, refs)
         bodies.append(time.perf_counter() - start)

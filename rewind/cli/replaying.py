@@ -18,7 +18,7 @@ from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
 from rewind.cli.render import visible
-from rewind.cli.run import RecordRequest, load_redactor, record, redact_output, running_proxy
+from rewind.cli.run import RecordRequest, load_redactor, record, running_proxy
 from rewind.errors import ReplayError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -69,7 +69,7 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     finally:
         playback.stop()
     recorded_out = blobs.get(info.stdout_sha or "", b"")
-    replayed_out = redact_output(run.stdout, redactor)
+    replayed_out = redactor.redact_output(run.stdout)
     summary = ReplaySummary(
         total_recorded=len(engine.matcher.recorded),
         served=engine.matcher.served,

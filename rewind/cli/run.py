@@ -157,6 +157,7 @@ def record(
     ca, _ = ensure_ca(home.ca_dir, dict(req.environ))
     start = session_start(req, policy)
     writer = SessionWriter(home, start)
+    threading.Thread(target=writer.prepare, name="rewind-prepare", daemon=True).start()
     tally = Tally()
     sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
     ports = ports or ListenerPorts()
@@ -200,13 +201,8 @@ def _finish(writer: SessionWriter, result: CommandResult | None, redactor: Redac
     if result is None:
         writer.finish(None, b"", b"", time.time())
         return
-    stdout, stderr = (redact_output(out, redactor) for out in (result.stdout, result.stderr))
+    stdout, stderr = (redactor.redact_output(out) for out in (result.stdout, result.stderr))
     writer.finish(result.exit_code, stdout, stderr, result.ended_at)
-
-
-def redact_output(data: bytes, redactor: Redactor) -> bytes:
-    """A command's output with every secret of the session masked, any bytes kept as they were."""
-    return redactor.redact_output(data)
 
 
 @contextmanager

@@ -169,6 +169,14 @@ class BlobReader:
             raise type(e)(f"blob {ref.sha} is delta-coded against a damaged base: {e}") from None
 
 
+def chain_depth(sha: str, lookup: Lookup) -> int:
+    """How many bases decoding object ``sha`` goes through (at most ``MAX_DEPTH``)."""
+    depth, ref = 0, lookup(sha)
+    while ref is not None and ref.base is not None and depth < MAX_DEPTH:
+        depth, ref = depth + 1, lookup(ref.base)
+    return depth
+
+
 def reader_for(home_root: Path, refs: Mapping[str, BlobRef]) -> BlobReader:
     """A reader resolving bases in ``refs``."""
     return BlobReader(home_root, refs.get)

@@ -228,13 +228,14 @@ def bulk_insert(
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn.execute(
             f"{verb} INTO {table} BY NAME SELECT * EXCLUDE (_n) FROM ("
-            f"SELECT *, row_number() OVER () AS _n FROM read_json({_literal(str(path))}, "
+            f"SELECT *, row_number() OVER () AS _n FROM read_json({sql_string(str(path))}, "
             f"format = 'newline_delimited', columns = {spec})) "
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _n DESC) = 1",
         )
 
 
-def _literal(text: str) -> str:
+def sql_string(text: str) -> str:
+    """A SQL string literal for ``text`` (where DuckDB takes no parameters)."""
     return "'" + text.replace("'", "''") + "'"
 
 

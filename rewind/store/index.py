@@ -37,7 +37,7 @@ from rewind.errors import (
     StoreError,
 )
 from rewind.store.blobs import BlobReader, BlobRef
-from rewind.store.fold import Warn, fold_all, object_refs
+from rewind.store.fold import Warn, fold_all, object_refs, sql_string
 from rewind.store.home import Home
 from rewind.store.journal import SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
@@ -104,7 +104,7 @@ class Store:
     def blob(self, sha: str) -> bytes:
         """The raw bytes of blob ``sha``, hash verified."""
         with self._open() as conn:
-            refs = blob_refs(conn, [sha])
+            refs = object_refs(conn, [sha])
         if sha not in refs:
             raise BlobMissing(f"blob {sha} is not in the store")
         return BlobReader(self.home.root, refs.get).get(refs[sha])
@@ -115,7 +115,7 @@ class Store:
             info = session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
             steps = [step_from_row(row) for row in step_rows(conn, info.id)]
             uses = blob_uses(info, steps)
-            refs = blob_refs(conn, list(uses))
+            refs = object_refs(conn, list(uses))
         return info, steps, read_blobs(self.home.root, uses, refs)
 
     def fold(self) -> None:
@@ -197,11 +197,6 @@ def _attached(target: str) -> Iterator[Conn]:
         finally:
             conn.close()  # rolls back anything left open
             admin.execute(f"DETACH {alias}")
-
-
-def sql_string(text: str) -> str:
-    """A SQL string literal for ``text`` (where DuckDB takes no parameters)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 _ALIASES = itertools.count()
@@ -346,9 +341,6 @@ def step_from_row(row: dict[str, Any]) -> StepRecord:
 def _dicts(cursor: Conn) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-blob_refs = object_refs
 
 
 def blob_uses(info: SessionInfo, steps: list[StepRecord]) -> dict[str, str]:

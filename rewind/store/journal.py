@@ -411,15 +411,28 @@ def _hold_lock(path: Path) -> int:
     return fd
 
 
-def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
-    """Write ``value`` to a temporary file next to ``path``, then rename it over."""
+def write_json_atomic(path: Path, value: dict[str, Any], sync: bool = False) -> None:
+    """Write ``value`` to a temporary file next to ``path``, then rename it over; with
+    ``sync``, durably (the file fsynced before the rename, the directory after)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         write_all(fd, json.dumps(value).encode())
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    if sync:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_json(path: Path) -> Any:

@@ -27,12 +27,11 @@ from rewind.store.blobs import (
     scan_pack,
     write_all,
 )
-from rewind.store.fold import bulk_insert, index_lookup, transaction
+from rewind.store.fold import bulk_insert, index_lookup, object_refs, transaction
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
 from rewind.store.index import (
     Store,
-    blob_refs,
     open_index,
     resolve,
     session_infos,
@@ -314,7 +313,7 @@ def _live_objects(conn: Any, home: Home) -> dict[str, BlobRef]:
         "UNION SELECT stdout_sha FROM sessions UNION SELECT stderr_sha FROM sessions"
     ).fetchall()
     records = [pointer.record for _, pointer, _ in pointers(home) if pointer is not None]
-    return blob_refs(conn, [r[0] for r in rows if r[0]] + records)
+    return object_refs(conn, [r[0] for r in rows if r[0]] + records)
 
 
 def _collect_pack(conn: Any, home: Home, pack: str, live: dict[str, BlobRef], report: GcReport) -> None:

@@ -15,7 +15,6 @@ doctor`` names a session whose record cannot be read.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,8 +27,8 @@ from rewind.store.blobs import (
     BlobReader,
     BlobRef,
     PackWriter,
+    chain_depth,
     sha256_hex,
-    write_all,
 )
 from rewind.store.home import Home
 from rewind.store.journal import (
@@ -44,6 +43,7 @@ from rewind.store.journal import (
     parse_end,
     parse_start,
     reason_of,
+    write_json_atomic,
 )
 from rewind.store.models import SessionStart
 
@@ -113,16 +113,8 @@ def _add_row(record: SessionRecord, row: Any, number: int, where: str) -> None:
 
 def write_pointer(path: Path, start: SessionStart, record_sha: str) -> None:
     """Write a session's pointer atomically and durably (temporary file, fsync, rename)."""
-    data = json.dumps({"sealed_version": SEALED_VERSION, "record": record_sha, "start": asdict(start)})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        write_all(fd, data.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    pointer = {"sealed_version": SEALED_VERSION, "record": record_sha, "start": asdict(start)}
+    write_json_atomic(path, pointer, sync=True)
 
 
 def read_pointer(path: Path) -> Pointer:
@@ -185,19 +177,12 @@ def seal_record(home: Home, record: SessionRecord, lookup: Lookup) -> BlobRef | 
 
 def _record_base(home: Home, start: SessionStart, lookup: Lookup, size: int) -> tuple[str, bytes] | None:
     earlier = newest_alike(home, start)
-    if earlier is None or size > MAX_DELTA_BASE or _depth(earlier.record, lookup) >= MAX_DEPTH - 1:
+    if earlier is None or size > MAX_DELTA_BASE or chain_depth(earlier.record, lookup) >= MAX_DEPTH - 1:
         return None
     try:
         return earlier.record, read_object(home, earlier.record, lookup, "an earlier record")
     except ValueError:
         return None  # a damaged earlier record: this one stands alone
-
-
-def _depth(sha: str, lookup: Lookup) -> int:
-    depth, ref = 0, lookup(sha)
-    while ref is not None and ref.base is not None and depth < MAX_DEPTH:
-        depth, ref = depth + 1, lookup(ref.base)
-    return depth
 
 
 def newest_alike(home: Home, start: SessionStart) -> Pointer | None:
@@ -244,11 +229,3 @@ def chain_positions(record: SessionRecord) -> dict[tuple[str, int], str]:
             positions[(key, counts.get(key, 0))] = sha
             counts[key] = counts.get(key, 0) + 1
     return positions
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

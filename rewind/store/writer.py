@@ -32,6 +32,7 @@ from rewind.store.blobs import (
     BlobReader,
     BlobRef,
     PackWriter,
+    chain_depth,
     iter_objects,
     sha256_hex,
 )
@@ -96,6 +97,14 @@ class SessionWriter:
                 self._advance(chain, sha, data)
             self._remember(sha, data)
         return sha
+
+    def prepare(self) -> None:
+        """Scan the packs and read the previous recording of this job now, so that the
+        first ``put_blob`` (on a response's path) need not. Call it from a thread of its
+        own while the agent starts; ``put_blob`` does the same on first use anyway."""
+        with self._lock:
+            self._known_objects()
+            self._reference()
 
     def add_step(self, rec: StepRecord) -> None:
         """Append one step; its blobs must have been put already."""
@@ -205,12 +214,12 @@ class SessionWriter:
 
     def _recent_base(self, sha: str | None) -> Base | None:
         data = None if sha is None else self._recent.get(sha)
-        return None if sha is None or data is None else (sha, data, self._depth.get(sha, 0))
+        return None if sha is None or data is None else (sha, data, self._depth_of(sha))
 
     def _advance(self, chain: str, sha: str, data: bytes) -> None:
         self._counts[chain] = self._counts.get(chain, 0) + 1
         if len(data) <= MAX_DELTA_BASE:
-            self._bases[chain] = (sha, data, self._depth.get(sha, 0))
+            self._bases[chain] = (sha, data, self._depth_of(sha))
 
     def _earlier(self, chain: str) -> Base | None:
         """The same blob of the previous recording, if it is in the store and readable."""
@@ -222,7 +231,7 @@ class SessionWriter:
             data = self._reader().get(ref)
         except (BlobMissing, BlobCorrupt):
             return None
-        return ref.sha, data, self._depth.get(ref.sha, 0)
+        return ref.sha, data, self._depth_of(ref.sha)
 
     def _reference(self) -> dict[tuple[str, int], str]:
         if self._earlier_blobs is None:
@@ -241,8 +250,13 @@ class SessionWriter:
             with contextlib.suppress(OSError):
                 for ref in iter_objects(self.home.root):
                     self._known.setdefault(ref.sha, ref)
-            self._depth = _depths(self._known)
         return self._known
+
+    def _depth_of(self, sha: str) -> int:
+        """How many bases decoding ``sha`` goes through (remembered)."""
+        if sha not in self._depth:
+            self._depth[sha] = chain_depth(sha, self._known_objects().get)
+        return self._depth[sha]
 
     def _check_open(self) -> None:
         if not self._open:
@@ -255,21 +269,6 @@ class SessionWriter:
             Store(self.home, lock_timeout=self.fold_timeout).fold()
         except StoreError:
             pass  # the journal stays; the next reader folds it
-
-
-def _depths(known: dict[str, BlobRef]) -> dict[str, int]:
-    depths: dict[str, int] = {}
-
-    def depth(sha: str, hops: int = 0) -> int:
-        if sha not in depths:
-            ref = known.get(sha)
-            base = None if ref is None else ref.base
-            depths[sha] = 0 if base is None or hops > MAX_DEPTH else 1 + depth(base, hops + 1)
-        return depths[sha]
-
-    for sha in known:
-        depth(sha)
-    return depths
 
 
 def _shared_lock(home: Home) -> int:

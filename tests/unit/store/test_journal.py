@@ -263,12 +263,18 @@ def test_no_lock_file_is_not_live(tmp_path: Path) -> None:
     assert not is_live(tmp_path)
 
 
-def test_is_live_across_processes(journal: Path, children: list[subprocess.Popen[str]]) -> None:
+def hold_in_child(journal: Path, children: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    """A child process holding ``journal``'s lock (it says "holding" once it does)."""
     journal.parent.mkdir(parents=True)
     children.append(proc := subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(journal)], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True))
     wait_for_line(proc, "holding")
+    return proc
+
+
+def test_is_live_across_processes(journal: Path, children: list[subprocess.Popen[str]]) -> None:
+    proc = hold_in_child(journal, children)
     assert is_live(journal)
     assert proc.stdin is not None
     proc.stdin.write("\n")
@@ -278,11 +284,7 @@ def test_is_live_across_processes(journal: Path, children: list[subprocess.Popen
 
 
 def test_lock_of_a_killed_process_is_released(journal: Path, children: list[subprocess.Popen[str]]) -> None:
-    journal.parent.mkdir(parents=True)
-    children.append(proc := subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(journal)], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True))
-    wait_for_line(proc, "holding")
+    proc = hold_in_child(journal, children)
     proc.kill()
     proc.wait()
     assert not is_live(journal)

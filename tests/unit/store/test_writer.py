@@ -143,13 +143,18 @@ def test_chain_is_delta_coded_per_key(home: Home) -> None:
         assert Store(home).blob(sha)
 
 
-def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home) -> None:
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home, prepared: bool) -> None:
+    """Also when the writer was prepared (packs scanned, previous run read) beforehand,
+    as `rewind record` does in a thread while the agent starts."""
     url = "https://api.openai.com/v1/chat/completions"
     request_chain, response_chain = chain_key("request", "POST", url), chain_key("response", "POST", url)
     filler = b" ".join(hashlib.sha256(b"%d" % n).hexdigest().encode() for n in range(40))
     shas: list[list[str]] = []
     for run, started_at in enumerate((100.0, 200.0)):
         writer = SessionWriter(home, make_start(started_at=started_at))
+        if prepared:
+            writer.prepare()
         for n in (1, 2):
             request = writer.put_blob(b'{"turn": %d, "history": "%s"}' % (n, filler), chain=request_chain)
             response = writer.put_blob(b"data: %s reply %d of run %d\n\n" % (filler, n, run),
