@@ -169,7 +169,6 @@ _PARTS = (
     rb"b(?<![A-Za-z0-9_]b)earer\s+(?P<ctok>" + _TOKEN + rb")",
     rb"\?" + _PARAM % (b"p", b"p"),
     rb"&" + _PARAM % (b"a", b"a"),
-    rb'"(?P<dname>' + _NAME + rb')"[ \t]*:[ \t]*"(?P<dval>(?:[^"\\\r\n]|\\[^\r\n]){0,4096})"',
     rb'\\"(?P<ename>' + _NAME + rb')\\"[ \t]*:[ \t]*\\"(?P<eval>[^"\\\r\n]{0,4096})\\"',
     rb"'(?P<sname>" + _NAME + rb")'[ \t]*:[ \t]*'(?P<sval>[^'\\\r\n]{0,4096})'",
     rb'name="(?P<mname>[^"\r\n]{0,40}?' + _MARK + rb'[^"\r\n]{0,40})"[^\r\n]*\r?\n'
@@ -190,16 +189,73 @@ class Found:
     secrets: tuple[bytes, ...]
 
 
+# JSON fields are found from their names' markers rather than by a pattern tried at every
+# quote (JSON is mostly quotes): ``bytes.find`` runs in C, and only the few fields whose
+# name holds a marker get a Python look.
+_FIELD = re.compile(
+    rb'"(?P<dname>[A-Za-z0-9_.$@-]{1,96})"[ \t]*:[ \t]*"(?P<dval>(?:[^"\\\r\n]|\\[^\r\n]){0,4096})"'
+)
+_MARK_WORDS = (
+    b"key", b"token", b"secret", b"auth", b"sess", b"pass", b"pwd", b"cookie", b"credential",
+    b"jwt", b"bearer", b"sig",
+)  # fmt: skip
+_NAME_RUN = re.compile(rb"[A-Za-z0-9_.$@-]*")
+_WINDOW = 1 << 20  # markers are looked for in lower-cased windows, not a lower-cased copy
+
+
 def scan(data: bytes) -> Found:
     """Every secret ``data`` carries by name or by shape, without copying ``data``."""
+    return _scan_short(data) if len(data) <= _SHORT else _scan(data)
+
+
+_SHORT = 512  # header values, URLs: they repeat from call to call, so their scans are kept
+
+
+@functools.lru_cache(maxsize=4096)
+def _scan_short(data: bytes) -> Found:
+    return _scan(data)
+
+
+def _scan(data: bytes) -> Found:
     spans: list[Span] = []
     secrets: list[bytes] = []
     first = _AT_START.match(data)
-    for match in (*((first,) if first else ()), *_SCANNER.finditer(data)):
+    matches = (*((first,) if first else ()), *_SCANNER.finditer(data), *_fields(data))
+    for match in matches:
         for span in _judge(match):
             spans.append(span)
             secrets.extend(_values(data[span[0] : span[1]], match.lastgroup))
     return Found(tuple(spans), tuple(dict.fromkeys(secrets)))
+
+
+def _fields(data: bytes) -> Iterator[re.Match[bytes]]:
+    """``"name": "value"`` pairs whose name holds a marker, in order."""
+    for quote in sorted(_field_quotes(data)):
+        match = _FIELD.match(data, quote)
+        if match is not None:
+            yield match
+
+
+def _field_quotes(data: bytes) -> set[int]:
+    """Where a quoted name holding a marker starts (at most 40 name bytes before it)."""
+    quotes: set[int] = set()
+    if b'"' not in data:
+        return quotes
+    for lo in range(0, len(data), _WINDOW):
+        window = data[lo : lo + _WINDOW + 16].lower()
+        for word in _MARK_WORDS:
+            at = window.find(word)
+            while at >= 0:
+                quote = _quote_before(data, lo + at)
+                if quote is not None:
+                    quotes.add(quote)
+                at = window.find(word, at + 1)
+    return quotes
+
+
+def _quote_before(data: bytes, at: int) -> int | None:
+    quote = data.rfind(b'"', max(0, at - 41), at)
+    return quote if quote >= 0 and _NAME_RUN.fullmatch(data, quote + 1, at) else None
 
 
 def _judge(match: re.Match[bytes]) -> Iterator[Span]:

@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-import rfc8785
-
+from rewind.canon.canonjson import canonical_json
 from rewind.canon.jsonnorm import load_json, normalise_body
 from rewind.canon.providers import Provider
 from rewind.core.exchange import Headers, header
@@ -98,7 +97,7 @@ def canonical_body(body: bytes) -> Any:
         return None
     try:
         value = normalise_body(load_json(body))
-        rfc8785.dumps(value)
+        canonical_json(value)
     except (ValueError, RecursionError):
         return {"sha256": hashlib.sha256(body).hexdigest()}
     return value
@@ -106,7 +105,7 @@ def canonical_body(body: bytes) -> Any:
 
 def fingerprint_of(canonical: dict[str, Any]) -> str:
     """``v1:`` and the sha256 of the RFC 8785 serialisation of a canonical request."""
-    digest = hashlib.sha256(rfc8785.dumps(canonical)).hexdigest()
+    digest = hashlib.sha256(canonical_json(canonical)).hexdigest()
     return f"v{FINGERPRINT_VERSION}:{digest}"
 
 

@@ -29,7 +29,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -236,6 +236,8 @@ class Scrubber:
 
     literals: tuple[bytes, ...]
     patterns: tuple[re.Pattern[bytes], ...]
+    # Header values repeat from call to call; a scrubber never changes, so its answers hold.
+    _seen: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, policy: RedactionPolicy, extra: Iterable[bytes] = ()) -> Scrubber:
@@ -259,12 +261,19 @@ class Scrubber:
         return text if out is data else _decode(out)
 
     def header(self, name: str, value: str) -> str:
-        return REDACTED if is_secret_value(name, _encode(value), Where.HEADER) else self.text(value)
+        key = (name, value)
+        if key not in self._seen:
+            if len(self._seen) >= _SEEN_HEADERS:
+                self._seen.clear()
+            secret = is_secret_value(name, _encode(value), Where.HEADER)
+            self._seen[key] = REDACTED if secret else self.text(value)
+        return self._seen[key]
 
     def headers(self, headers: Headers) -> Headers:
         return tuple((k, self.header(k, v)) for k, v in headers)
 
 
+_SEEN_HEADERS = 4096
 _BUILT_IN = Scrubber((), ())
 
 

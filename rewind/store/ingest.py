@@ -7,8 +7,6 @@ returned step to ``SessionWriter.add_step``.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import (
     Provider,
@@ -33,7 +31,7 @@ def exchange_to_step(
     red = _redacted(ex, redaction)
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
-    usage = asdict(extract_usage(provider, red.response_body, content_type))
+    usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,

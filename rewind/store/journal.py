@@ -5,15 +5,16 @@ While a session is recorded, ``sessions/<sid>/`` holds (written by its recorder 
     session.json   the ``SessionStart`` (and ``journal_version``), written atomically
     live.lock      flock'ed by the recorder for as long as it records
     steps.jsonl    one JSON object per step, the columns of the ``steps`` table
-    objects.jsonl  one JSON object per object this session wrote into a pack
     gaps.jsonl     one JSON object per exchange that could not be stored (step, reason)
     end.json       exit code, end time, stdout/stderr shas, written atomically last
 
-Each line is one ``write()`` on an ``O_APPEND`` descriptor, so a ``kill -9`` leaves at
-most a torn last line. Once the session is over (``end.json``, or nobody holds
-``live.lock``) the next fold *seals* it (``rewind.store.sealed``): its validated records
-become one object in the shared store and ``sessions/<sid>.rws`` points to it. Sealed
-records are what the index is rebuilt from (``rewind doctor --repair``).
+The objects the session wrote are its pack's (``objects/<sid>.pack``) complete records:
+a pack describes itself, so no list of them is kept. Each line is one ``write()`` on an
+``O_APPEND`` descriptor, so a ``kill -9`` leaves at most a torn last line. Once the
+session is over (``end.json``, or nobody holds ``live.lock``) the next fold *seals* it
+(``rewind.store.sealed``): its validated records become one object in the shared store
+and ``sessions/<sid>.rws`` points to it. Sealed records are what the index is rebuilt
+from (``rewind doctor --repair``).
 
 Reading validates every line: a torn, garbage, incomplete or wrongly typed line is
 skipped and reported (file and line number), never loaded.
@@ -33,14 +34,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rewind.core.exchange import Headers
-from rewind.store.blobs import BlobRef, write_all
+from rewind.store.blobs import scan_pack, write_all
 from rewind.store.models import Gap, SessionStart, StepRecord
 
 JOURNAL_VERSION = 2
 SESSION_FILE = "session.json"
 LIVE_LOCK = "live.lock"
 STEPS_FILE = "steps.jsonl"
-OBJECTS_FILE = "objects.jsonl"
 GAPS_FILE = "gaps.jsonl"
 END_FILE = "end.json"
 SEALED_SUFFIX = ".rws"
@@ -237,22 +237,6 @@ def _check_step_values(row: dict[str, Any]) -> None:
             raise ValueError("field 'chunks' is not a list of [t_ms, length]")
 
 
-def check_object(row: Any) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise ValueError("not a JSON object")
-    out = {k: row.get(k) for k in OBJECT_COLUMNS}
-    kinds = {"sha": str, "pack": str, "data_offset": int, "data_length": int, "raw_size": int}
-    for key, kind in kinds.items():
-        if not isinstance(out[key], kind) or isinstance(out[key], bool):
-            raise ValueError(f"field {key!r} is missing or has the wrong type")
-    sha, base, pack = str(out["sha"]), out["base"], str(out["pack"])
-    if not _SHA.fullmatch(sha) or (base is not None and not _SHA.fullmatch(str(base))):
-        raise ValueError("not a sha256")
-    if not pack.startswith(("objects/", "packs/")) or ".." in pack:
-        raise ValueError("pack is not a pack path under the home")
-    return out
-
-
 def check_gap(row: Any, session_id: str) -> dict[str, Any]:
     if not isinstance(row, dict) or not isinstance(row.get("step"), int) or isinstance(row.get("step"), bool):
         raise ValueError("not a gap record")
@@ -340,10 +324,19 @@ def read_journal(journal: Path, live: bool) -> SessionRecord | None:
     record = SessionRecord(start, end=parse_end(_read_json(journal / END_FILE)))
     live = live and record.end is None
     record.steps, bad = read_jsonl(journal / STEPS_FILE, lambda r: check_step(r, start.id), live)
-    record.objects, bad2 = read_jsonl(journal / OBJECTS_FILE, check_object, live)
-    record.gaps, bad3 = read_jsonl(journal / GAPS_FILE, lambda r: check_gap(r, start.id), live)
-    record.skipped = [*bad, *bad2, *bad3]
+    record.objects = written_objects(journal.parent.parent, start.id)
+    record.gaps, bad2 = read_jsonl(journal / GAPS_FILE, lambda r: check_gap(r, start.id), live)
+    record.skipped = [*bad, *bad2]
     return record
+
+
+def written_objects(home_root: Path, session_id: str) -> list[dict[str, Any]]:
+    """The objects a session wrote: the complete records of its own pack."""
+    try:
+        refs = scan_pack(home_root, f"objects/{session_id}.pack").refs
+    except FileNotFoundError:
+        return []
+    return [{k: getattr(ref, k) for k in OBJECT_COLUMNS} for ref in refs]
 
 
 def is_live(journal: Path) -> bool:
@@ -371,13 +364,10 @@ class JournalWriter:
         self.dir = journal
         self._lock: int | None = _hold_lock(journal / LIVE_LOCK)
         write_json_atomic(journal / SESSION_FILE, {"journal_version": JOURNAL_VERSION, **asdict(start)})
-        self._fds = {name: _open_append(journal / name) for name in (STEPS_FILE, OBJECTS_FILE, GAPS_FILE)}
+        self._fds = {name: _open_append(journal / name) for name in (STEPS_FILE, GAPS_FILE)}
 
     def append_step(self, rec: StepRecord) -> None:
         self._write(STEPS_FILE, line(step_row(rec)))
-
-    def append_object(self, ref: BlobRef) -> None:
-        self._write(OBJECTS_FILE, line(asdict(ref)))
 
     def append_gap(self, gap: Gap) -> None:
         self._write(GAPS_FILE, line({"step": gap.step, "reason": plain_text(gap.reason)}))

@@ -193,7 +193,6 @@ class SessionWriter:
 
     def _write(self, sha: str, data: bytes, base: Base | None) -> None:
         ref = self._pack.put(sha, data, None if base is None else (base[0], base[1]))
-        self._journal.append_object(ref)
         self._known_objects()[sha] = ref
         self._depth[sha] = 0 if base is None else base[2] + 1
         self._verified.add(sha)

@@ -157,3 +157,27 @@ def test_scan_copies_nothing_and_finds_nothing_in_plain_data() -> None:
     data = b'{"model": "gpt-4o", "messages": []}' * 1000
     found = scan(data)
     assert found.spans == () and found.secrets == ()
+
+
+FIELD_MARKERS = ["key", "token", "secret", "auth", "session", "password", "pwd", "cookie", "credential",
+                 "jwt", "bearer"]  # each found by a _MARK_WORDS entry; "sig" is no marker in fields
+
+
+@pytest.mark.parametrize("word", FIELD_MARKERS)
+def test_every_marker_finds_its_json_field_in_any_case(word: str) -> None:
+    assert any(w in word.encode() for w in detect._MARK_WORDS)
+    for name in (f"my_{word}", f"MY_{word.upper()}", f"my{word.capitalize()}Value"):
+        body = f'{{"model": "m", "{name}": "{CRED}", "other": "x"}}'
+        assert redacted(body) == f'{{"model": "m", "{name}": "[REDACTED]", "other": "x"}}'
+
+
+def test_json_fields_are_found_across_window_boundaries_of_big_bodies() -> None:
+    filler = '{"text": "' + "a" * (detect._WINDOW - 20) + '", '
+    body = (filler + f'"api_key": "{CRED}"}}').encode()
+    assert body.index(b"api_key") < detect._WINDOW < body.index(b"api_key") + 20
+    assert scan(body).secrets == (CRED.encode(),)
+
+
+def test_secret_inside_a_non_secret_field_is_still_found() -> None:
+    body = f'{{"content": "see https://u:{CRED}@example.com and Bearer {CRED}x"}}'
+    assert CRED.encode() in scan(body.encode()).secrets

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from rewind.store.blobs import BlobRef
+from rewind.store.blobs import PackWriter, sha256_hex
 from rewind.store.journal import (
     END_FILE,
     GAPS_FILE,
     JOURNAL_VERSION,
     LIVE_LOCK,
-    OBJECTS_FILE,
     SESSION_FILE,
     STEP_COLUMNS,
     STEPS_FILE,
@@ -47,9 +46,16 @@ ODD = "tok " + RAW.decode("utf-8", "surrogateescape")  # a header value that is 
 
 def step(n: int = 1, session_id: str = SID, **changes: Any) -> StepRecord:
     fields_: dict[str, Any] = dict(
-        session_id=session_id, step=n, kind="http", method="GET", url="https://example.com/x",
-        started_at=1.5, fingerprint="v1:00", request_headers=(("accept", "*/*"),),
-        request_sha="a" * 64, chunks=((1.0, 4),),
+        session_id=session_id,
+        step=n,
+        kind="http",
+        method="GET",
+        url="https://example.com/x",
+        started_at=1.5,
+        fingerprint="v1:00",
+        request_headers=(("accept", "*/*"),),
+        request_sha="a" * 64,
+        chunks=((1.0, 4),),
     )
     return StepRecord(**{**fields_, **changes})
 
@@ -102,21 +108,23 @@ def test_step_line_has_exactly_the_step_columns() -> None:
 
 def test_appends_are_whole_lines(journal: Path) -> None:
     w = writer(journal)
-    w.append_object(BlobRef("b" * 64, "objects/s1.pack", 84, 10, 12))
     w.append_step(step(1))
     w.append_step(step(2))
     w.append_gap(Gap(3, "body too large"))
     w.close()
     assert (journal / STEPS_FILE).read_bytes() == line(step_row(step(1))) + line(step_row(step(2)))
-    assert len((journal / OBJECTS_FILE).read_bytes().splitlines()) == 1
     assert json.loads((journal / GAPS_FILE).read_bytes()) == {"step": 3, "reason": "body too large"}
 
 
 def test_journal_round_trips(journal: Path) -> None:
     start = make_start(session_id=SID, pid=123)
     w = JournalWriter(journal, start)
-    ref = BlobRef("b" * 64, "objects/s1.pack", 84, 10, 12, "c" * 64)
-    w.append_object(ref)
+    pack = PackWriter(journal.parent.parent, f"objects/{SID}.pack")
+    refs = [
+        pack.put(sha256_hex(b"body"), b"body"),
+        pack.put(sha256_hex(b"body 2"), b"body 2", (sha256_hex(b"body"), b"body")),
+    ]
+    pack.close()
     w.append_step(step(1, request_headers=(("x-raw", ODD),)))
     w.append_gap(Gap(2, "disk full"))
     w.write_end(SessionEnd(3, 2.5, "c" * 64, None))
@@ -124,7 +132,7 @@ def test_journal_round_trips(journal: Path) -> None:
     record = read_journal(journal, live=False)
     assert record is not None
     assert record.start == start
-    assert record.objects == [asdict(ref)]
+    assert record.objects == [asdict(ref) for ref in refs]  # the pack describes itself
     assert [r["step"] for r in record.steps] == [1]
     assert record.gaps == [{"session_id": SID, "step": 2, "reason": "disk full"}]
     assert record.end == SessionEnd(3, 2.5, "c" * 64, None) and record.skipped == []
@@ -149,8 +157,10 @@ def test_unknown_journal_version_is_not_read(journal: Path, version: int | None)
     assert read_journal(journal, live=False) is None
 
 
-@pytest.mark.parametrize("text", ["", '{"journal_version": 2, "id": ', "[]",
-                                  '{"journal_version": 2, "id": "../etc", "started_at": 1}'])
+@pytest.mark.parametrize(
+    "text",
+    ["", '{"journal_version": 2, "id": ', "[]", '{"journal_version": 2, "id": "../etc", "started_at": 1}'],
+)
 def test_missing_torn_or_invalid_session_json_is_not_read(journal: Path, text: str) -> None:
     journal.mkdir(parents=True)
     if text:
@@ -201,16 +211,23 @@ def test_unknown_keys_are_dropped() -> None:
     assert sorted(row) == sorted(STEP_COLUMNS)
 
 
-def test_bad_object_and_gap_lines_are_skipped(journal: Path) -> None:
+def test_bad_gap_lines_are_skipped(journal: Path) -> None:
     writer(journal).close()
-    good = line(asdict(BlobRef("b" * 64, "objects/s1.pack", 84, 10, 12)))
-    escape = line(asdict(BlobRef("b" * 64, "../../etc/passwd", 84, 10, 12)))
-    (journal / OBJECTS_FILE).write_bytes(escape + good + b'{"sha": 1}\n')
     (journal / GAPS_FILE).write_bytes(b'{"step": "x"}\n{"step": 4, "reason": "r"}\n')
     record = read_journal(journal, live=False)
-    assert record is not None and len(record.objects) == 1 and record.gaps[0]["step"] == 4
-    assert sorted((Path(s.file).name, s.line) for s in record.skipped) == [
-        (GAPS_FILE, 1), (OBJECTS_FILE, 1), (OBJECTS_FILE, 3)]
+    assert record is not None and record.gaps[0]["step"] == 4
+    assert [(Path(s.file).name, s.line) for s in record.skipped] == [(GAPS_FILE, 1)]
+
+
+def test_a_torn_pack_tail_is_not_an_object(journal: Path) -> None:
+    writer(journal).close()
+    pack = PackWriter(journal.parent.parent, f"objects/{SID}.pack")
+    ref = pack.put(sha256_hex(b"whole"), b"whole")
+    pack.close()
+    with open(journal.parent.parent / ref.pack, "ab") as f:
+        f.write(b"RWO1" + bytes(20))  # a record cut short by kill -9
+    record = read_journal(journal, live=False)
+    assert record is not None and record.objects == [asdict(ref)]
 
 
 def test_live_journal_unterminated_last_line_is_not_reported(journal: Path) -> None:
@@ -266,9 +283,14 @@ def test_no_lock_file_is_not_live(tmp_path: Path) -> None:
 def hold_in_child(journal: Path, children: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
     """A child process holding ``journal``'s lock (it says "holding" once it does)."""
     journal.parent.mkdir(parents=True)
-    children.append(proc := subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(journal)], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True))
+    children.append(
+        proc := subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(journal)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    )
     wait_for_line(proc, "holding")
     return proc
 
