@@ -10,7 +10,7 @@ the regular proxy named by ``HTTPS_PROXY``/``HTTP_PROXY``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -54,6 +54,11 @@ def basic_credentials(parts: SplitResult) -> str | None:
         return None
     userinfo = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
     return "Basic " + base64.b64encode(userinfo.encode("utf-8")).decode("ascii")
+
+
+def upstream_auth(listeners: Iterable[Listener]) -> dict[str, str]:
+    """Provider -> ``Basic …`` for each listener whose upstream URL has user-info."""
+    return {lst.provider: auth for lst in listeners if (auth := lst.authorization) is not None}
 
 
 def upstreams_from_env(environ: Mapping[str, str]) -> dict[str, str]:

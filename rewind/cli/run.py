@@ -25,7 +25,7 @@ from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.sink import BackgroundSink
-from rewind.capture.wiring import Listener, Wiring, agent_env, listeners_for
+from rewind.capture.wiring import Listener, Wiring, agent_env, listeners_for, upstream_auth
 from rewind.core.exchange import Exchange
 from rewind.store.home import Home, ensure_home
 from rewind.store.ids import new_session_id
@@ -162,7 +162,7 @@ def record(
     sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
     ports = ports or ListenerPorts()
     recorder = Recorder(sink.submit, ports, on_request=policy.learn_request)  # secrets known early
-    addons = [recorder, *extra_addons, Router(req.routes)]
+    addons = [recorder, *extra_addons, Router(req.routes, ports, upstream_auth(listeners))]
     proxy = ProxyThread(ProxySpec(home.ca_dir, listeners, addons, req.listen_port))
     wiring = _start_or_abort(proxy, sink, writer)
     result = None

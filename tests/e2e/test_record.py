@@ -352,3 +352,46 @@ def test_mitmdump_recorder_routes_https_to_a_host_that_does_not_resolve(
 
 def test_python_is_the_one_running_tests() -> None:
     assert sys.executable.startswith(str(Path(__file__).resolve().parents[2]))
+
+
+def test_base_url_user_info_reaches_the_upstream_as_basic_auth_and_never_the_store(rw: Rewind) -> None:
+    import base64
+    import http.server
+    import threading
+
+    seen: list[str | None] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("Authorization"))
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    password = "gw-" + "pa55w0rd-" + "x7q"  # built at run time
+    agent = textwrap.dedent("""
+        import os, urllib.request
+        base = os.environ["OPENAI_BASE_URL"]
+        for headers in ({}, {"Authorization": "Bearer agent-own"}):
+            req = urllib.request.Request(base + "/chat/completions", b"{}", headers)
+            print(urllib.request.urlopen(req).read().decode())
+    """)
+    try:
+        base = f"http://gw-user:{password}@127.0.0.1:{server.server_address[1]}/v1"
+        result = rw.record("--", PYTHON, "-c", agent, OPENAI_BASE_URL=base)
+    finally:
+        server.shutdown()
+    assert result.returncode == 0 and result.stdout.count('"ok": true') == 2, result.stderr
+    basic = "Basic " + base64.b64encode(f"gw-user:{password}".encode()).decode()
+    assert seen == [basic, "Bearer agent-own"]  # the agent's own header wins
+    stored = all_stored_bytes(rw.home)
+    assert password.encode() not in stored and basic.split()[1].encode() not in stored
