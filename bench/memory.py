@@ -15,6 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from run import wait_port  # bench/run.py: this script runs from bench/
+
+from rewind.capture.master import free_ports
 from rewind.testing.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,26 @@ def peak_rss_mb(fake: FakeProvider, query: str) -> float:
     return int(out.stdout.strip()) / 1024
 
 
+def mitmdump_peak_mb(fake: FakeProvider, query: str) -> float:
+    """Peak RSS (VmHWM) of a bare ``mitmdump`` reverse proxy passing the same call on."""
+    port = free_ports(1)[0]
+    conf = tempfile.mkdtemp(prefix="bench-mitm-")
+    proc = subprocess.Popen(
+        [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "-p", str(port), "--mode",
+         f"reverse:{fake.url}", "--set", f"confdir={conf}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/_fake/big?{query}"
+        subprocess.run(["curl", "-sf", "-o", "/dev/null", url], check=True)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     size_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     size = size_mb * MB
@@ -46,11 +69,16 @@ def main() -> None:
             f"{size_mb} MB JSON": peak_rss_mb(fake, f"bytes={size}"),
             f"{size_mb} MB SSE": peak_rss_mb(fake, f"bytes={size}&sse=1"),
         }
+        bare = {"baseline": mitmdump_peak_mb(fake, "bytes=10"),
+                "json": mitmdump_peak_mb(fake, f"bytes={size}")}
     base = rows["baseline (tiny call)"]
     print(f"{'recording':<24}{'peak RSS MB':>12}{'over baseline':>15}{'x body':>8}")
     for name, mb in rows.items():
         print(f"{name:<24}{mb:>12.0f}{mb - base:>15.0f}{(mb - base) / size_mb:>8.2f}")
     print(f"goal: at most {base + 2 * size_mb:.0f} MB (baseline + 2 x {size_mb} MB)")
+    over = bare["json"] - bare["baseline"]
+    print(f"bare mitmdump passing the {size_mb} MB JSON on: {over:.0f} MB over its baseline "
+          f"({over / size_mb:.2f} x body)")
 
 
 if __name__ == "__main__":

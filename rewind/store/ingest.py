@@ -36,7 +36,7 @@ def exchange_to_step(
     return StepRecord(
         session_id=session_id, step=red.step,
         kind="llm" if is_llm_call(provider, red.path) else "http",
-        method=red.method, url=red.url, started_at=red.started_at,
+        method=red.method, url=red.url, started_at=round(red.started_at, 6),
         fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
                                 provider),
         request_headers=red.request_headers,
@@ -45,7 +45,7 @@ def exchange_to_step(
         model=extract_model(provider, red.path, red.request_body, red.response_body),
         status=red.status, reason=red.reason, error=red.error,
         response_headers=red.response_headers, response_sha=_response_sha(red, writer, request_sha),
-        latency_ms=red.latency_ms, ttft_ms=_ttft(red), streamed=red.streamed,
+        latency_ms=_ms(red.latency_ms), ttft_ms=_ms(_ttft(red)), streamed=red.streamed,
         chunks=_chunks(red), **usage,
     )
 
@@ -73,6 +73,11 @@ def chain_of(red: Exchange, part: str) -> str:
     return chain_key(part, red.method, red.url)
 
 
+def _ms(value: float | None) -> float | None:
+    """Times are kept to the microsecond: finer digits are noise that costs disk."""
+    return None if value is None else round(value, 3)
+
+
 def _ttft(red: Exchange) -> float | None:
     """Time to the first body chunk for streams, else time to the first byte."""
     if red.chunks:
@@ -84,4 +89,4 @@ def _chunks(red: Exchange) -> tuple[tuple[float, int], ...] | None:
     """(t_ms, length) per chunk; redaction keeps the body the join of the chunks."""
     if red.chunks is None:
         return None
-    return tuple((c.t_ms, len(c.data)) for c in red.chunks)
+    return tuple((round(c.t_ms, 3), len(c.data)) for c in red.chunks)
