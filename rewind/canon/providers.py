@@ -36,6 +36,7 @@ __all__ = [
     "Usage",
     "detect_provider",
     "extract_model",
+    "extract_response_model",
     "extract_usage",
     "is_llm_call",
     "parse_sse",
@@ -204,6 +205,11 @@ def extract_model(
             return found.group(1)
     requested = _str(_dict(_loads(request_body)).get("model"))
     return requested or _response_model(response_body)
+
+
+def extract_response_model(provider: Provider | None, response_body: bytes) -> str | None:
+    """The model the provider says answered (it may name a dated version of the one asked for)."""
+    return None if provider is None else _response_model(response_body)
 
 
 def _response_model(body: bytes) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rewind.analysis.tags import step_tag
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
 from rewind.capture.ca import ensure_ca
@@ -123,7 +124,7 @@ def session_start(req: RecordRequest, redactor: Redactor) -> SessionStart:
 
 def keep(ex: Exchange, writer: SessionWriter, redactor: Redactor, tally: Tally) -> None:
     """Redact (learning its secrets), store and journal one exchange (on the sink thread)."""
-    step = exchange_to_step(ex, writer, writer.session_id, redactor)
+    step = exchange_to_step(ex, writer, writer.session_id, redactor, classify=step_tag)
     writer.add_step(step)
     tally.add(step)
 

@@ -7,11 +7,17 @@ returned step to ``SessionWriter.add_step``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
 from rewind.canon.fingerprint import fingerprint
+from rewind.canon.meaning import Meaning, response_meaning
 from rewind.canon.providers import (
     Provider,
     detect_provider,
     extract_model,
+    extract_response_model,
     extract_usage,
     is_llm_call,
 )
@@ -22,16 +28,40 @@ from rewind.store.journal import chain_key
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
 
+# Names a failed step's failure (``rewind.analysis.tags``, which the caller passes in).
+Classify = Callable[[StepRecord, Meaning], "str | None"]
+
 
 def exchange_to_step(
-    ex: Exchange, writer: SessionWriter, session_id: str, redaction: Redactor | RedactionPolicy
+    ex: Exchange, writer: SessionWriter, session_id: str, redaction: Redactor | RedactionPolicy,
+    classify: Classify | None = None,
 ) -> StepRecord:
     """Redact ``ex`` (with a session's redactor, which learns its secrets, or a bare policy),
-    store its bodies as blobs and describe it as a step."""
+    store its bodies as blobs and describe it as a step, with what its response means to
+    the agent and, given ``classify``, its failure tag."""
     red = _redacted(ex, redaction)
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
     usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
+    meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
+    step = replace(_step(red, provider, writer, session_id, usage), **_read(meaning, provider, red))
+    return step if classify is None else replace(step, tag=classify(step, meaning))
+
+
+def _read(meaning: Meaning, provider: Provider | None, red: Exchange) -> dict[str, Any]:
+    """The columns a step gets from what its response means."""
+    return {
+        "meaning": meaning.digest(),
+        "finish_reason": "refusal" if meaning.refusal else meaning.finish_reason,
+        "error_type": meaning.error_type,
+        "response_model": extract_response_model(provider, red.response_body),
+    }
+
+
+def _step(
+    red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str,
+    usage: dict[str, Any],
+) -> StepRecord:
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,

@@ -71,6 +71,11 @@ STEP_COLUMNS: dict[str, str] = {
     "output_tokens": "BIGINT",
     "cache_read_tokens": "BIGINT",
     "cache_write_tokens": "BIGINT",
+    "meaning": "VARCHAR",
+    "finish_reason": "VARCHAR",
+    "error_type": "VARCHAR",
+    "response_model": "VARCHAR",
+    "tag": "VARCHAR",
 }
 OBJECT_COLUMNS: dict[str, str] = {
     "sha": "VARCHAR",
@@ -197,7 +202,8 @@ _OPTIONAL_STEP: dict[str, tuple[type, ...]] = {
     "provider": (str,), "model": (str,), "status": (int,), "reason": (str,), "error": (str,),
     "response_headers": (list,), "response_sha": (str,), "latency_ms": _NUMBER,
     "ttft_ms": _NUMBER, "chunks": (list,), "input_tokens": (int,), "output_tokens": (int,),
-    "cache_read_tokens": (int,), "cache_write_tokens": (int,),
+    "cache_read_tokens": (int,), "cache_write_tokens": (int,), "meaning": (str,),
+    "finish_reason": (str,), "error_type": (str,), "response_model": (str,), "tag": (str,),
 }
 
 

@@ -104,10 +104,18 @@ CREATE TABLE gaps (
     PRIMARY KEY (session_id, step)
 );
 """
+M3_SQL = """
+ALTER TABLE steps ADD COLUMN meaning VARCHAR;
+ALTER TABLE steps ADD COLUMN finish_reason VARCHAR;
+ALTER TABLE steps ADD COLUMN error_type VARCHAR;
+ALTER TABLE steps ADD COLUMN response_model VARCHAR;
+ALTER TABLE steps ADD COLUMN tag VARCHAR;
+"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, steps and blob references", M1_SQL),
     Migration(2, "shared, delta-coded objects; gaps (exchanges that could not be stored)", M2_SQL),
+    Migration(3, "what each response means to the agent, and its failure tag", M3_SQL),
 )
 LATEST = MIGRATIONS[-1].version
 BOOKKEEPING_SQL = """

@@ -83,6 +83,12 @@ class StepRecord:
     output_tokens: int | None = None
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # What the response means to the agent (rewind.canon.meaning), read once at record time:
+    meaning: str | None = None  # digest: equal for responses the agent cannot tell apart
+    finish_reason: str | None = None  # the provider's own value ("refusal" for a refusal)
+    error_type: str | None = None  # the provider's error type or code
+    response_model: str | None = None  # the model the provider says answered
+    tag: str | None = None  # failure tag (rewind.analysis.tags), None when it did not fail
 
 
 @dataclass(frozen=True)

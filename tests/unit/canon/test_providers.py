@@ -45,6 +45,7 @@ def test_public_api() -> None:
         "Usage",
         "detect_provider",
         "extract_model",
+        "extract_response_model",
         "extract_usage",
         "is_llm_call",
         "parse_sse",

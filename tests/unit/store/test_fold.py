@@ -279,7 +279,8 @@ def version_1_store(home: Home) -> list[bytes]:
         "INSERT INTO sessions VALUES (?, 'old', 'record', 100.0, '[\"agent\"]', '/', NULL, NULL, "
         "'{}', '{}', 1, 42, 'complete', 101.0, 0, ?, NULL)", [V1_SID, refs[2].sha])
     row = step_row(make_step(V1_SID, 1, refs[0].sha, refs[1].sha))
-    values = [json.dumps(v) if isinstance(v, list) else v for v in row.values()]
+    added_later = ("meaning", "finish_reason", "error_type", "response_model", "tag")  # migration 3
+    values = [json.dumps(v) if isinstance(v, list) else v for k, v in row.items() if k not in added_later]
     conn.execute(f"INSERT INTO steps VALUES ({', '.join('?' for _ in values)})", values)
     for ref in refs:
         conn.execute("INSERT INTO blobs VALUES (?, ?, ?, ?, ?)",
