@@ -20,6 +20,8 @@ __all__ = ["main", "cli"]
 # `rewind --help` and `rewind list` need not pay for mitmproxy. A test keeps each summary
 # equal to its command's own short help.
 COMMANDS = {
+    "bisect": ("compare_cmd", "Find the first step where BAD left GOOD, and its likely cause."),
+    "diff": ("compare_cmd", "Align two sessions step by step and show what changed."),
     "doctor": (
         "store_cmd",
         "Check every stored body's hash and every session's record; say what is damaged.",
@@ -27,10 +29,11 @@ COMMANDS = {
     "env": ("proxy_cmd", "Print the export lines that point a shell at a running `rewind proxy`."),
     "gc": ("store_cmd", "Remove stored bodies that no session refers to, and report the bytes freed."),
     "init": ("init_cmd", "Create Rewind's CA and trust bundle under $REWIND_HOME/ca (idempotent)."),
-    "inspect": ("sessions_cmd", "Show a session's steps, or one step in full."),
+    "inspect": ("inspect_cmd", "Show a session's steps, or one step in full."),
     "list": ("sessions_cmd", "List recorded sessions, newest first."),
     "proxy": ("proxy_cmd", "Run a recording proxy until Ctrl-C, for agents started by hand."),
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
+    "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),
     "rm": ("store_cmd", "Delete SESSIONS and their records."),
     "replay": ("replay_cmd", "Re-run SESSION's command offline, answering every call from the recording."),
 }
