@@ -51,8 +51,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-import rfc8785
-
+from rewind.canon.canonjson import canonical_json
 from rewind.canon.providers import Provider
 from rewind.canon.sse import iter_sse
 
@@ -86,7 +85,7 @@ def _strict_json(data: str | bytes | memoryview) -> Any:
 def _canonicalisable(value: Any) -> bool:
     """Whether RFC 8785 can serialise ``value`` (big integers and lone surrogates cannot)."""
     try:
-        rfc8785.dumps(value)
+        canonical_json(value)
     except (ValueError, RecursionError):
         return False
     return True
@@ -94,7 +93,7 @@ def _canonicalisable(value: Any) -> bool:
 
 def _canonical_bytes(value: Any) -> bytes:
     try:
-        return bytes(rfc8785.dumps(value))
+        return canonical_json(value)
     except (ValueError, RecursionError):
         text = json.dumps(value, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=repr)
         return text.encode("ascii")
