@@ -340,8 +340,8 @@ def written_objects(home_root: Path, session_id: str) -> list[dict[str, Any]]:
     """The objects a session wrote: the complete records of its own pack."""
     try:
         refs = scan_pack(home_root, f"objects/{session_id}.pack").refs
-    except FileNotFoundError:
-        return []
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # it wrote none (or could not: its steps are gaps)
     return [{k: getattr(ref, k) for k in OBJECT_COLUMNS} for ref in refs]
 
 
