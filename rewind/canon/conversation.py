@@ -27,6 +27,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewind.canon.jsonget import as_dict as _dict
+from rewind.canon.jsonget import as_text as _text
+from rewind.canon.jsonget import dicts as _dicts
+from rewind.canon.jsonget import nonempty_str as _str
 from rewind.canon.jsonnorm import load_json
 from rewind.canon.meaning import ToolCall
 from rewind.canon.providers import Provider
@@ -87,22 +91,6 @@ def _load(data: bytes) -> Any:
 
 
 # --- shared helpers -------------------------------------------------------------------
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _placeholder(kind: Any) -> str:

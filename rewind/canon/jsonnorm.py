@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewind.canon.jsonget import dicts as _dicts
+
 __all__ = ["TOOL_ID_PREFIX", "VOLATILE_KEYS", "load_json", "normalise_body"]
 
 VOLATILE_KEYS = frozenset(
@@ -94,10 +96,6 @@ class _Ids:
         if isinstance(value, str):
             token = f"{TOOL_ID_PREFIX}{len(self.tokens) + 1}"
             holder[key] = self.tokens.setdefault(value, token)
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _renumber_tool_ids(body: dict[str, Any]) -> None:

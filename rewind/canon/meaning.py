@@ -52,6 +52,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from rewind.canon.canonjson import canonical_json
+from rewind.canon.jsonget import as_dict as _dict
+from rewind.canon.jsonget import as_text as _text
+from rewind.canon.jsonget import dicts as _dicts
+from rewind.canon.jsonget import nonempty_str as _str
 from rewind.canon.providers import Provider
 from rewind.canon.sse import iter_sse
 
@@ -104,22 +108,6 @@ def _json_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
     except (ValueError, TypeError, RecursionError):
         return ""
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _index(obj: dict[str, Any], key: str = "index") -> int:

@@ -24,6 +24,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from rewind.canon.jsonget import as_dict as _dict
+from rewind.canon.jsonget import nonempty_str as _str
 from rewind.canon.sse import SseEvent, iter_sse, parse_sse
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 
@@ -127,17 +129,9 @@ def _loads(data: bytes | str) -> Any:
         return None
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _int(value: Any) -> int | None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
     return value if ok else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def _objects(value: Any) -> list[dict[str, Any]]:
