@@ -9,7 +9,9 @@ Behaviour driven by the last user text:
 
 - ``[[status:NNN]]`` answers with the provider's error body and status NNN;
 - ``[[drop]]`` closes the connection without a response;
-- ``[[delay:MS]]`` sets the gap between SSE chunks for that request.
+- ``[[delay:MS]]`` sets the gap between SSE chunks for that request;
+- ``[[vary]]`` makes a text answer end with the requested model and the system prompt,
+  so that a run with another model or system prompt gets another answer (for bisect).
 
 Token counts are word counts, so they are deterministic; ids are random, as upstream.
 """
@@ -30,7 +32,7 @@ from urllib.parse import parse_qs
 JsonObject = dict[str, Any]
 
 _ALPHABET = string.ascii_letters + string.digits
-_MARKER = re.compile(r"\[\[(status|delay):(\d+)\]\]|\[\[drop\]\]")
+_MARKER = re.compile(r"\[\[(status|delay):(\d+)\]\]|\[\[drop\]\]|\[\[vary\]\]")
 _CITY_KEYS = frozenset({"city", "location", "place"})
 # Keys whose values are structure, not text: not counted as tokens.
 _STRUCTURAL = frozenset({"type", "role", "id", "tool_call_id", "tool_use_id", "cache_control", "signature"})
@@ -122,6 +124,7 @@ class Markers:
     status: int | None = None
     drop: bool = False
     delay_ms: int | None = None
+    vary: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,16 +166,18 @@ def random_id(prefix: str, length: int = 24) -> str:
 def parse_markers(text: str) -> Markers:
     """Read ``[[status:N]]``, ``[[drop]]`` and ``[[delay:MS]]`` out of ``text``."""
     status = delay = None
-    drop = False
+    drop = vary = False
     for match in _MARKER.finditer(text):
         kind, value = match.group(1), match.group(2)
         if kind == "status":
             status = int(value)
         elif kind == "delay":
             delay = int(value)
+        elif match.group() == "[[vary]]":
+            vary = True
         else:
             drop = True
-    return Markers(status=status, drop=drop, delay_ms=delay)
+    return Markers(status=status, drop=drop, delay_ms=delay, vary=vary)
 
 
 def strip_markers(text: str) -> str:
@@ -345,10 +350,29 @@ def _answer(fmt: ChatFormat, request: FakeRequest, body: JsonObject, ctx: FakeCo
     early = marker_reply(markers, fmt.error)
     if early is not None:
         return early
-    call = ChatCall(request, body, conversation, markers, plan_turn(conversation))
+    turn = plan_turn(conversation)
+    if markers.vary and not turn.is_tool_call:
+        turn = Turn(text=f"{turn.text} (model {body.get('model')}; system {system_text(body)!r})")
+    call = ChatCall(request, body, conversation, markers, turn)
     if fmt.wants_stream(request, body):
         return fmt.stream_reply(call, ctx)
     return fmt.json_reply(call, ctx)
+
+
+def system_text(body: JsonObject) -> str:
+    """The system prompt of a chat request in any provider's shape, as plain text."""
+    found = [body.get(k) for k in ("system", "systemInstruction", "system_instruction", "instructions")]
+    found += [m.get("content") for m in body.get("messages") or [] if isinstance(m, dict)
+              and m.get("role") in ("system", "developer")]  # fmt: skip
+    return " ".join(_words(v) for v in found if v)
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return " ".join(_words(v) for k, v in value.items() if k in ("text", "parts", "content"))
+    return " ".join(_words(v) for v in value) if isinstance(value, list) else ""
 
 
 def _json_object(request: FakeRequest) -> JsonObject | None:
