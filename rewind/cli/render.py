@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import re
 import shlex
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 from rich.console import Console, Group, RenderableType
@@ -24,6 +25,9 @@ from rich.table import Table
 from rich.text import Text
 
 from rewind.store.models import SessionInfo, StepRecord
+
+if TYPE_CHECKING:  # the analysis stage is imported by the commands that need it
+    from rewind.analysis.stats import Cost, SessionSummary, Stats, StatsRow
 
 # C0, DEL, C1 (0x9b is a one-byte CSI) and the bidirectional overrides that reorder text.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -54,7 +58,22 @@ def iso(ts: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="milliseconds")
 
 
-def session_json(s: SessionInfo) -> dict[str, Any]:
+def session_json(s: SessionInfo, summary: SessionSummary | None = None) -> dict[str, Any]:
+    """A session as JSON; with its ``summary``, also ``cost_usd``, ``unpriced_calls``,
+    ``failed`` and ``tags`` (failure tag -> steps)."""
+    return {**_session_fields(s), **(summary_json(summary) if summary is not None else {})}
+
+
+def summary_json(summary: SessionSummary) -> dict[str, Any]:
+    return {
+        "cost_usd": summary.cost.usd,
+        "unpriced_calls": summary.cost.unpriced_calls,
+        "failed": summary.failed,
+        "tags": dict(summary.tags),
+    }
+
+
+def _session_fields(s: SessionInfo) -> dict[str, Any]:
     return {
         "id": s.id,
         "name": s.name,
@@ -137,17 +156,54 @@ def natural_width(out: Console, renderables: Sequence[RenderableType]) -> int:
 SESSION_COLUMNS = ("ID", "NAME", "MODE", "STARTED", "STEPS", "TOKENS", "EXIT", "STATUS")
 
 
-def sessions_table(sessions: Sequence[SessionInfo]) -> Table:
-    """One row per session; LOST and PARENT columns when any session has one."""
+def sessions_table(
+    sessions: Sequence[SessionInfo], summaries: Mapping[str, SessionSummary] | None = None
+) -> Table:
+    """One row per session; LOST and PARENT columns when any session has one; COST and
+    RESULT (ok / failed, with failure tags) when ``summaries`` are given."""
     lost, parents = any(s.lost for s in sessions), any(s.parent_id for s in sessions)
-    titles = SESSION_COLUMNS + (("LOST",) if lost else ()) + (("PARENT",) if parents else ())
+    titles = SESSION_COLUMNS + (("COST", "RESULT") if summaries is not None else ())
+    titles += (("LOST",) if lost else ()) + (("PARENT",) if parents else ())
     table = Table()
     for title in (*titles, "COMMAND"):
-        table.add_column(title, no_wrap=title in ("ID", "PARENT"))
+        table.add_column(title, no_wrap=title in ("ID", "PARENT"), justify=_JUSTIFY.get(title, "left"))
     for s in sessions:
-        extra = ([s.lost] if lost else []) + ([s.parent_id] if parents else [])
-        table.add_row(*[cell(v) for v in (*_session_row(s), *extra, _command(s, 50))])
+        judged = _judged(summaries[s.id]) if summaries is not None else []
+        extra = judged + ([cell(s.lost)] if lost else []) + ([cell(s.parent_id)] if parents else [])
+        table.add_row(*[cell(v) for v in _session_row(s)], *extra, cell(_command(s, 50)))
     return table
+
+
+_JUSTIFY: dict[str, Any] = {"STEPS": "right", "TOKENS": "right", "COST": "right"}
+
+
+def _judged(summary: SessionSummary) -> list[Text]:
+    """The COST and RESULT cells of a session."""
+    verdict = "failed" if summary.failed else "ok"
+    tags = tags_text(summary.tags)
+    result = Text(verdict + (f": {tags}" if tags else ""), style="red" if summary.failed else "")
+    return [Text(cost_text(summary.cost)), result]
+
+
+def cost_text(cost: Cost) -> str:
+    """``$0.0123``; ``unpriced`` when nothing could be priced; ``≥$0.0123`` when partly."""
+    if cost.usd is None:
+        return "unpriced"
+    return ("≥" if cost.partial else "") + usd_text(cost.usd)
+
+
+def usd_text(usd: float) -> str:
+    if usd == 0:
+        return "$0.00"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    decimals = min(8, max(4, 1 - math.floor(math.log10(usd))))  # two significant digits
+    return f"${usd:.{decimals}f}"
+
+
+def tags_text(tags: Mapping[str, int]) -> str:
+    """``rate_limited×2, timeout×1``: failing steps by tag."""
+    return ", ".join(f"{tag}×{n}" for tag, n in tags.items())
 
 
 def _session_row(s: SessionInfo) -> tuple[object, ...]:
@@ -272,3 +328,91 @@ def _clip(text: str) -> str:
     if len(lines) <= BODY_LINES:
         return text
     return "\n".join(lines[:BODY_LINES]) + f"\n… {len(lines) - BODY_LINES} more lines (use --json)"
+
+
+# --- rewind stats --------------------------------------------------------------------
+
+
+def stats_json(result: Stats) -> dict[str, Any]:
+    """The documented JSON of ``rewind stats`` (docs/stats.md)."""
+    prices = result.prices
+    return {
+        "by": result.by.value,
+        "days": result.days,
+        "prices": {"as_of": prices.as_of, "source": list(prices.source), "overrides": list(prices.overrides)},
+        "rows": [stats_row_json(row) for row in result.rows],
+        "total": {k: v for k, v in stats_row_json(result.total).items() if k != "key"},
+    }
+
+
+def stats_row_json(row: StatsRow) -> dict[str, Any]:
+    doc: dict[str, Any] = {"key": row.key}
+    if row.name is not None:
+        doc["name"] = row.name
+    if row.reported_models:
+        doc["reported_models"] = list(row.reported_models)
+    return doc | {
+        "calls": row.calls,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cache_read_tokens": row.cache_read_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "latency_p50_ms": _round(row.latency_p50_ms),
+        "latency_p95_ms": _round(row.latency_p95_ms),
+        "ttft_p50_ms": _round(row.ttft_p50_ms),
+        "errors": row.errors,
+        "tags": dict(row.tags),
+        "cost_usd": row.cost.usd,
+        "unpriced_calls": row.cost.unpriced_calls,
+        "unpriced_models": list(row.cost.unpriced_models),
+    }
+
+
+STATS_COLUMNS = ("CALLS", "IN", "OUT", "CACHE R", "CACHE W", "P50", "P95", "TTFT P50", "ERRORS", "COST")
+
+
+def stats_table(result: Stats) -> Table:
+    """One row per group, then the total; the caption names the prices and what is unpriced."""
+    table = Table(caption=stats_caption(result), caption_justify="left")
+    table.add_column(result.by.value.upper())
+    for title in STATS_COLUMNS:
+        table.add_column(title, justify="left" if title == "ERRORS" else "right")
+    for i, row in enumerate(result.rows):
+        table.add_row(*_stats_cells(row, result), end_section=i == len(result.rows) - 1)
+    table.add_row(*_stats_cells(result.total, result), style="bold")
+    return table
+
+
+def _stats_cells(row: StatsRow, result: Stats) -> list[Text]:
+    label = "TOTAL" if row is result.total else _group_label(row)
+    errors = f"{row.errors} ({tags_text(row.tags)})" if row.errors else "0"
+    counts = (row.calls, row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens)
+    timings = (_ms(row.latency_p50_ms), _ms(row.latency_p95_ms), _ms(row.ttft_p50_ms))
+    return [
+        cell(label),
+        *(Text(f"{n:,}") for n in counts),
+        *(Text(t) for t in timings),
+        Text(errors),
+        Text(cost_text(row.cost)),
+    ]
+
+
+def _group_label(row: StatsRow) -> str:
+    key = "—" if row.key is None else row.key
+    if row.name:
+        return f"{key} ({row.name})"
+    others = [m for m in row.reported_models if m != row.key]
+    return f"{key} ({', '.join(others)})" if others else key
+
+
+def stats_caption(result: Stats) -> Text:
+    """Prices: their date and file; the models left out of cost; what ``≥`` means."""
+    overrides = "".join(f" + {path}" for path in result.prices.overrides)
+    lines = [f"Prices as of {result.prices.as_of or 'an unknown date'} (bundled table{overrides})."]
+    unpriced = result.total.cost
+    if unpriced.unpriced_calls:
+        models = ", ".join(unpriced.unpriced_models)
+        lines.append(f"Unpriced, left out of cost: {unpriced.unpriced_calls} call(s) of {models}.")
+    if any(row.cost.partial for row in (*result.rows, result.total)):
+        lines.append("≥: partial cost, the priced calls only.")
+    return Text(visible("\n".join(lines), keep="\n"))

@@ -1,4 +1,4 @@
-"""``rewind list``: the sessions recorded."""
+"""``rewind list``: the sessions recorded, with their cost and failure tags."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from rewind.cli.render import (
 from rewind.cli.since import since_option
 
 if TYPE_CHECKING:
-    pass
+    from rewind.analysis.stats import SessionSummary
+    from rewind.store.models import SessionInfo
 
 JSON_HELP = "Print JSON to stdout instead of a table."
 
@@ -30,24 +31,44 @@ JSON_HELP = "Print JSON to stdout instead of a table."
     metavar="DATE|AGE",
     help="Only sessions started since then: 2024-05-01, 2024-05-01T09:30, 7d, 12h.",
 )
+@click.option(
+    "--failed", is_flag=True, help="Only failed sessions (non-zero exit; unknown exit: a failed call)."
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def list_command(app: App, limit: int | None, name: str | None, since: float | None, as_json: bool) -> None:
+def list_command(
+    app: App, limit: int | None, name: str | None, since: float | None, failed: bool, as_json: bool
+) -> None:
     """List recorded sessions, newest first.
 
     \b
     Examples:
       rewind list --limit 5
       rewind list --name nightly --since 7d --json
+      rewind list --failed
     """
     # A home that does not exist has no sessions: no need to start DuckDB to say so.
-    sessions = app.store().sessions(limit=limit, name=name, since=since) if app.home.root.is_dir() else []
+    sessions, summaries = _listed(app, limit, name, since, failed) if app.home.root.is_dir() else ([], {})
     if as_json:
-        emit_json([session_json(s) for s in sessions])
+        emit_json([session_json(s, summaries[s.id]) for s in sessions])
     elif not sessions:
-        click.echo(_nothing_found(filtered=name is not None or since is not None), err=True)
+        click.echo(_nothing_found(filtered=name is not None or since is not None or failed), err=True)
     else:
-        show(sessions_table(sessions))
+        show(sessions_table(sessions, summaries))
+
+
+def _listed(
+    app: App, limit: int | None, name: str | None, since: float | None, failed: bool
+) -> tuple[list[SessionInfo], dict[str, SessionSummary]]:
+    """The sessions to list and their summaries: ``--failed`` filters before ``--limit``."""
+    from rewind.analysis.pricing import load_prices
+    from rewind.analysis.stats import session_summaries
+
+    sessions, agg = app.store().sessions_with_stats(limit=None if failed else limit, name=name, since=since)
+    summaries = session_summaries(sessions, agg, load_prices(app.home.root))
+    if failed:
+        sessions = [s for s in sessions if summaries[s.id].failed][:limit]
+    return sessions, summaries
 
 
 def _nothing_found(filtered: bool) -> str:

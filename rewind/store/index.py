@@ -42,6 +42,7 @@ from rewind.store.home import Home
 from rewind.store.journal import SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
 from rewind.store.models import Gap, SessionInfo, StepRecord
+from rewind.store.stats import Aggregates, By, aggregate, session_aggregates
 
 LOCK_TIMEOUT = 30.0
 REPAIR = "rewind doctor --repair"
@@ -100,6 +101,21 @@ class Store:
                 "SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [session_id]
             ).fetchall()
         return [Gap(step, reason) for step, reason in rows]
+
+    def stats(self, by: By, since: float | None = None) -> Aggregates:
+        """Calls, tokens, timings and failures of the steps started since ``since``, by ``by``."""
+        with self._open() as conn:
+            return aggregate(conn, by, since)
+
+    def sessions_with_stats(
+        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
+    ) -> tuple[list[SessionInfo], Aggregates]:
+        """``sessions(...)``, and the calls, tokens and failures of each, in one open."""
+        where, params = _filters(name, since)
+        tail = f"{where} ORDER BY s.started_at DESC, s.id" + ("" if limit is None else f" LIMIT {int(limit)}")
+        with self._open() as conn:
+            infos = session_infos(conn, tail, params)
+            return infos, session_aggregates(conn, f"SELECT s.id FROM sessions s {tail}", params)
 
     def blob(self, sha: str) -> bytes:
         """The raw bytes of blob ``sha``, hash verified."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from typing import Any
 
+from rewind.analysis.pricing import bundled_prices
 from rewind.store.home import Home
+from rewind.store.ids import new_session_id
+from rewind.store.models import SessionStart
+from rewind.store.writer import SessionWriter
 
-from .conftest import Invoke, write_session
+from .conftest import URL, Invoke, make_step, write_session
 
 HOSTILE = "\x1b[2J\x1b[31m[bold]x"
 DAY = 86400
@@ -76,3 +82,48 @@ def test_steps_that_could_not_be_recorded_are_shown(home: Home, rewind: Invoke) 
     assert "NOT RECORDED 1 call(s)" in shown and "step 2: NOT RECORDED: disk full" in shown
     doc = json.loads(rewind("inspect", sid, "--json").stdout)
     assert doc["lost"] == 1 and doc["gaps"] == [{"step": 2, "reason": "disk full"}]
+
+
+def test_list_json_has_cost_tags_and_failed(home: Home, rewind: Invoke) -> None:
+    write_session(home, "a")
+    [doc] = json.loads(rewind("list", "--json").stdout)
+    price = bundled_prices().models["gpt-4o"]
+    assert price is not None
+    assert doc["cost_usd"] == (3 * price.input + 4 * price.output) / 1e6  # conftest's step: 3 in, 4 out
+    assert (doc["unpriced_calls"], doc["failed"], doc["tags"]) == (0, False, {})
+
+
+def test_failed_sessions_are_marked_and_filtered(home: Home, rewind: Invoke) -> None:
+    write_session(home, "fine", started_at=time.time() - 30)
+    failed = record_session(
+        home, "broken", exit_code=1, status=429, tag="rate_limited", model="no-such-model-x"
+    )
+    recovered = record_session(home, "retried", exit_code=0, status=429, tag="rate_limited")
+    table = rewind("list").stdout
+    assert "COST" in table and "RESULT" in table and "failed: rate_limited×1" in table
+    assert "ok: rate_limited×1" in table and "unpriced" in table
+    docs = {d["name"]: d for d in json.loads(rewind("list", "--json").stdout)}
+    assert docs["broken"]["cost_usd"] is None and docs["broken"]["unpriced_calls"] == 1
+    assert (docs["retried"]["failed"], docs["retried"]["tags"]) == (False, {"rate_limited": 1})
+    assert [d["id"] for d in json.loads(rewind("list", "--failed", "--json").stdout)] == [failed]
+    assert recovered not in rewind("list", "--failed").stdout
+    assert names(rewind("list", "--failed", "--limit", "1", "--json").stdout) == ["broken"]
+    assert "No sessions match." in rewind("list", "--failed", "--name", "fine").stderr
+
+
+def test_a_session_with_no_exit_code_fails_by_its_tags(home: Home, rewind: Invoke) -> None:
+    record_session(home, "legacy", exit_code=None, status=503, tag=None)  # recorded before tags
+    [doc] = json.loads(rewind("list", "--failed", "--json").stdout)
+    assert (doc["name"], doc["failed"], doc["tags"]) == ("legacy", True, {"server_error": 1})
+
+
+def record_session(home: Home, name: str, exit_code: int | None, **step: Any) -> str:
+    """A one-step session whose step has these fields changed; unfinished if no exit code."""
+    start = SessionStart(new_session_id(), name, "record", time.time(), ("agent",), "/w")
+    writer = SessionWriter(home, start)
+    writer.add_step(dataclasses.replace(make_step(writer, URL, b"{}"), **step))
+    if exit_code is not None:
+        writer.finish(exit_code, b"", b"", ended_at=time.time())
+    else:
+        writer.close()
+    return writer.session_id
