@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rewind.analysis.pricing import PriceTable, cost_of_totals
+from rewind.analysis.stats import steps_cost as summarize_steps_cost
 from rewind.analysis.tags import step_tag
 from rewind.canon.conversation import Message, conversation
 from rewind.canon.meaning import Meaning, response_meaning
@@ -129,9 +130,7 @@ def _reported(usage: Usage) -> bool:
 
 
 def _priced_model(table: PriceTable, step: StepRecord) -> str | None:
-    """The response's model when the table prices it, else the request's."""
-    if step.response_model and table.price(step.response_model) is not None:
-        return step.response_model
+    """The model asked for (as ``rewind stats`` and ``list`` price it), else the response's."""
     return step.model or step.response_model
 
 
@@ -153,13 +152,10 @@ def _billable(step: StepRecord) -> bool:
 
 
 def session_cost(table: PriceTable, steps: Sequence[StepRecord]) -> SessionCost:
-    """The session total (``None`` when every counted call is unpriced) and the gaps."""
-    costs = [(s, step_cost(table, s)) for s in steps if s.kind == "llm"]
-    known = [c.usd for _, c in costs if c.usd is not None]
-    unpriced = sum(1 for s, c in costs if c.usd is None and _billable(s))
-    total = sum(known) if known or not unpriced else None
-    return SessionCost(float(total) if total is not None else None, unpriced, len(costs))
-
+    """The session total as ``rewind list`` and ``stats`` count it (``None`` when every
+    call is unpriced; a call is unpriced when its model is not in the table)."""
+    cost = summarize_steps_cost(steps, table)
+    return SessionCost(cost.usd, cost.unpriced_calls, sum(1 for s in steps if s.kind == "llm"))
 
 def _content_type(step: StepRecord) -> str | None:
     return next((v for k, v in step.response_headers if k.lower() == "content-type"), None)

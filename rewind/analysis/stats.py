@@ -40,7 +40,7 @@ __all__ = [
     "price_parts",
     "session_summaries",
     "stats",
-    "step_cost",
+    "steps_cost",
     "summarize_steps",
     "tag_counts",
 ]
@@ -215,20 +215,20 @@ def session_summaries(
 
 def summarize_steps(info: SessionInfo, steps: Sequence[StepRecord], prices: PriceTable) -> SessionSummary:
     """The same summary from one session's steps in memory (``rewind inspect``)."""
-    parts = [_step_tokens(s) for s in steps]
     tags = Counter(t for t in (s.tag or _step_facts_tag(s) for s in steps) if t is not None)
-    return _summary(info.exit_code, price_parts(parts, prices), dict(sorted(tags.items())))
+    return _summary(info.exit_code, steps_cost(steps, prices), dict(sorted(tags.items())))
 
 
-def step_cost(step: StepRecord, prices: PriceTable) -> Cost:
-    """One step's cost (``usd`` None when its model is unpriced)."""
-    return price_parts([_step_tokens(step)], prices)
+def steps_cost(steps: Sequence[StepRecord], prices: PriceTable) -> Cost:
+    """What these steps cost, priced as the per-session SQL aggregates are."""
+    return price_parts([_step_tokens(s) for s in steps], prices)
 
 
 def _step_tokens(s: StepRecord) -> Tokens:
     read, write = s.cache_read_tokens or 0, s.cache_write_tokens or 0
+    model = s.model if s.kind == "llm" else None  # only LLM calls are priced, as in SQL
     return Tokens(
-        s.session_id, s.model, s.provider, 1, s.input_tokens or 0, s.output_tokens or 0, read, write
+        s.session_id, model, s.provider, 1, s.input_tokens or 0, s.output_tokens or 0, read, write
     )
 
 

@@ -17,7 +17,6 @@ from rewind.cli.inspect_render import (
     cost_line,
     received_panel,
     response_note,
-    session_cost_json,
     step_cost_json,
     steps_table,
 )
@@ -105,9 +104,10 @@ def _inspect_session(app: App, info: SessionInfo, steps: list[StepRecord], as_js
             *gaps_lines(gaps),
         )
         return
+    from rewind.analysis.stats import summarize_steps  # cost and tags as `list` counts them
+
     emit_json({
-        **session_json(info),
-        **session_cost_json(total),
+        **session_json(info, summarize_steps(info, steps, table)),
         **{name: _text_blob(store, sha) for name, sha in _outputs(info)},
         "steps": [step_cost_json(s, c, t) for s, c, t in zip(steps, costs, tags, strict=True)],
         "gaps": [{"step": g.step, "reason": g.reason} for g in gaps],

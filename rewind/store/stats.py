@@ -123,7 +123,7 @@ def _tokens(
     models = "list(DISTINCT response_model) FILTER (WHERE response_model IS NOT NULL)" if reported else "[]"
     rows = conn.execute(
         f"""
-        SELECT {key} AS key, model, provider, count(*),
+        SELECT {key} AS key, CASE WHEN kind = 'llm' THEN model END AS priced_model, provider, count(*),
                coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0),
                {models}

@@ -68,9 +68,9 @@ def test_a_priced_step_costs_its_tokens() -> None:
     assert cost.usd == pytest.approx(3.0) and cost.model == "gpt-4o" and cost.why_none is None
 
 
-def test_the_answering_snapshot_is_priced_when_known_else_the_requested_model() -> None:
-    assert step_cost(TABLE, step(response_model="gpt-4o-2024-05-13")).usd == pytest.approx(6.5)
-    assert step_cost(TABLE, step(response_model="gpt-4o-2099-01-01-x")).usd == pytest.approx(3.0)
+def test_the_requested_model_is_priced_as_stats_and_list_price_it() -> None:
+    assert step_cost(TABLE, step(response_model="gpt-4o-2024-05-13")).usd == pytest.approx(3.0)
+    assert step_cost(TABLE, step(model=None, response_model="gpt-4o-2024-05-13")).usd == pytest.approx(6.5)
 
 
 def test_unknown_model_and_missing_usage_are_none_never_zero() -> None:
@@ -85,7 +85,7 @@ def test_session_cost_sums_known_costs_and_counts_unpriced_calls() -> None:
     steps = [
         step(),
         step(step=2, model="my-local-model"),
-        step(step=3, status=429, input_tokens=None, output_tokens=None),  # failed: not billed
+        step(step=3, status=429, input_tokens=None, output_tokens=None),  # failed: no tokens
         step(step=4, kind="http", provider=None),
     ]
     total = session_cost(TABLE, steps)

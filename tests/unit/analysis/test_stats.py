@@ -10,7 +10,7 @@ from rewind.analysis.stats import (
     price_parts,
     session_summaries,
     stats,
-    step_cost,
+    steps_cost,
     summarize_steps,
     tag_counts,
 )
@@ -113,4 +113,4 @@ def test_one_sessions_steps_give_the_same_summary() -> None:
     summary = summarize_steps(session("s", None), steps, PRICES)
     assert summary.tags == {"rate_limited": 1, "server_error": 1} and summary.failed
     assert (summary.cost.usd, summary.cost.unpriced_calls) == (4.0, 1)
-    assert step_cost(steps[2], PRICES).usd is None and step_cost(steps[0], PRICES).usd == 2.0
+    assert steps_cost([steps[2]], PRICES).usd is None and steps_cost([steps[0]], PRICES).usd == 2.0
