@@ -158,16 +158,17 @@ def _ordered(rows: list[StatsRow], by: By) -> list[StatsRow]:
 
 def price_parts(parts: Iterable[Tokens], prices: PriceTable) -> Cost:
     """The cost of token sums by (model, provider), by the rules of the module docstring."""
-    usd, priced, unpriced = 0.0, 0, Counter[str]()
+    usd, priced, unpriced, unreported = 0.0, 0, Counter[str](), 0
     for part in parts:
         if part.model is None:
             continue
         dollars = cost_of_totals(prices, part.model, part.provider, _usage(part))
         if dollars is None:
             unpriced[part.model] += part.calls
-        else:
-            usd, priced = usd + dollars, priced + part.calls
-    missing = sum(unpriced.values())
+        else:  # a call that reported no usage has an unknown cost, not a zero one
+            usd, priced = usd + dollars, priced + part.calls - part.unreported
+            unreported += part.unreported
+    missing = sum(unpriced.values()) + unreported
     return Cost(None if missing and not priced else usd, missing, tuple(sorted(unpriced)))
 
 
@@ -227,8 +228,11 @@ def steps_cost(steps: Sequence[StepRecord], prices: PriceTable) -> Cost:
 def _step_tokens(s: StepRecord) -> Tokens:
     read, write = s.cache_read_tokens or 0, s.cache_write_tokens or 0
     model = s.model if s.kind == "llm" else None  # only LLM calls are priced, as in SQL
+    ok = s.status is not None and 200 <= s.status < 300
+    silent = ok and s.input_tokens is None and s.output_tokens is None
     return Tokens(
-        s.session_id, model, s.provider, 1, s.input_tokens or 0, s.output_tokens or 0, read, write
+        s.session_id, model, s.provider, 1, s.input_tokens or 0, s.output_tokens or 0, read, write,
+        unreported=int(silent),
     )
 
 

@@ -58,6 +58,7 @@ class Tokens:
     cache_read_tokens: int
     cache_write_tokens: int
     reported_models: tuple[str, ...] = ()  # what the provider said answered
+    unreported: int = 0  # successful calls whose response carried no token counts
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def _tokens(
         SELECT {key} AS key, CASE WHEN kind = 'llm' THEN model END AS priced_model, provider, count(*),
                coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),
                coalesce(sum(cache_read_tokens), 0), coalesce(sum(cache_write_tokens), 0),
-               {models}
+               {models},
+               count(*) FILTER (WHERE kind = 'llm' AND status BETWEEN 200 AND 299
+                                AND input_tokens IS NULL AND output_tokens IS NULL)
         FROM steps {where} GROUP BY ALL
         """,
         params,
@@ -135,8 +138,9 @@ def _tokens(
 
 
 def _token_row(row: tuple[Any, ...]) -> Tokens:
-    key, model, provider, calls, inp, out, read, write, reported = row
-    return Tokens(key, model, provider, calls, inp, out, read, write, tuple(sorted(reported or ())))
+    key, model, provider, calls, inp, out, read, write, reported, unreported = row
+    models = tuple(sorted(reported or ()))
+    return Tokens(key, model, provider, calls, inp, out, read, write, models, unreported)
 
 
 _QUANTILES = "quantile_cont(latency_ms, [0.5, 0.95]), quantile_cont(ttft_ms, 0.5)"

@@ -114,3 +114,12 @@ def test_one_sessions_steps_give_the_same_summary() -> None:
     assert summary.tags == {"rate_limited": 1, "server_error": 1} and summary.failed
     assert (summary.cost.usd, summary.cost.unpriced_calls) == (4.0, 1)
     assert steps_cost([steps[2]], PRICES).usd is None and steps_cost([steps[0]], PRICES).usd == 2.0
+
+
+def test_a_successful_call_that_reported_no_usage_is_unpriced_not_free() -> None:
+    from rewind.store.stats import Tokens
+
+    silent = Tokens("s", "m", "openai", 2, 100, 10, 0, 0, unreported=1)
+    cost = price_parts([silent], PRICES)
+    assert cost.unpriced_calls == 1 and cost.partial and cost.usd is not None and cost.usd > 0
+    assert price_parts([Tokens("s", "m", "openai", 1, 0, 0, 0, 0, unreported=1)], PRICES).usd is None
