@@ -56,12 +56,15 @@ lint: install
 	$(BIN)/mypy
 
 # Latency and SSE (run.py), disk and read-back (disk.py), recorder memory (memory.py),
-# start-up (startup.py); each prints its figures and writes bench/results/*.json.
+# start-up (startup.py), diff and bisect of two 10,000-step sessions (compare.py), stats
+# over 1,000,000 steps (stats.py); each prints its figures and writes bench/results/*.json.
 bench: install clients
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/disk.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/stats.py
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(NODE_CLIENT)/node_modules

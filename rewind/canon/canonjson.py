@@ -17,7 +17,7 @@ from typing import Any
 
 import rfc8785
 
-__all__ = ["canonical_json"]
+__all__ = ["canonical_json", "representable"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -33,14 +33,27 @@ def canonical_json(value: Any) -> bytes:
     return bytes(rfc8785.dumps(value))
 
 
+def representable(value: Any) -> bool:
+    """Whether RFC 8785 can serialise ``value`` (no integer beyond 2**53, no NaN, no lone
+    surrogate...)."""
+    try:
+        canonical_json(value)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return True
+
+
 def _plain(value: Any) -> bool:
-    """Whether ``json.dumps`` serialises ``value`` exactly as RFC 8785 does."""
+    """Whether ``json.dumps`` serialises ``value`` exactly as RFC 8785 does (a string with
+    a lone surrogate fails when encoded, and goes to ``rfc8785`` then)."""
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
         if kind is dict:
-            if not all(type(k) is str and k.isascii() for k in item):
+            if not _ascii_keys(item):
                 return False
             stack.extend(item.values())
         elif kind is list:
@@ -48,9 +61,13 @@ def _plain(value: Any) -> bool:
         elif kind is int:
             if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
                 return False
-        elif kind is float:
-            if item.is_integer() or not 1e-4 <= abs(item) < 1e16:
-                return False
-        elif kind is not str and kind is not bool and item is not None:
+        elif kind is not float or item.is_integer() or not 1e-4 <= abs(item) < 1e16:
             return False
     return True
+
+
+def _ascii_keys(item: dict[Any, Any]) -> bool:
+    try:
+        return all(map(str.isascii, item))
+    except TypeError:  # a key that is not a string
+        return False

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
-from rewind.canon.canonjson import canonical_json
+from rewind.canon.canonjson import canonical_json, representable
 from rewind.canon.jsonnorm import load_json, normalise_body
 from rewind.canon.providers import Provider
 from rewind.core.exchange import Headers, header
@@ -97,10 +97,11 @@ def canonical_body(body: bytes) -> Any:
         return None
     try:
         value = normalise_body(load_json(body))
-        canonical_json(value)
+        if representable(value):
+            return value
     except (ValueError, RecursionError):
-        return {"sha256": hashlib.sha256(body).hexdigest()}
-    return value
+        pass
+    return {"sha256": hashlib.sha256(body).hexdigest()}
 
 
 def fingerprint_of(canonical: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ Records of the first format (``RWB1``, no base, in ``packs/``) are still read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import struct
@@ -71,10 +72,20 @@ def compress(data: bytes, base: bytes | None) -> bytes:
     """One zstd frame of ``data``, with ``base`` as its prefix dictionary if given."""
     if base is None:
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
-    params = zstandard.ZstdCompressionParameters.from_level(
-        ZSTD_LEVEL, source_size=len(data), window_log=_window_log(len(base) + len(data))
-    )
+    params = _params(_size_class(len(data)), _window_log(len(base) + len(data)))
     return zstandard.ZstdCompressor(compression_params=params, dict_data=_raw_dict(base)).compress(data)
+
+
+def _size_class(size: int) -> int:
+    """``size`` rounded up to a power of two: parameters tuned for it, and reusable."""
+    return 1 << max(10, (size - 1).bit_length())
+
+
+@functools.lru_cache(maxsize=64)
+def _params(source_size: int, window_log: int) -> zstandard.ZstdCompressionParameters:
+    return zstandard.ZstdCompressionParameters.from_level(
+        ZSTD_LEVEL, source_size=source_size, window_log=window_log
+    )
 
 
 def _window_log(size: int) -> int:

@@ -8,7 +8,6 @@ returned step to ``SessionWriter.add_step``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from rewind.canon.fingerprint import fingerprint
@@ -44,8 +43,10 @@ def exchange_to_step(
     content_type = header(red.response_headers, "content-type")
     usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
     meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
-    step = replace(_step(red, provider, writer, session_id, usage), **_read(meaning, provider, red))
-    return step if classify is None else replace(step, tag=classify(step, meaning))
+    step = _step(red, provider, writer, session_id, {**usage, **_read(meaning, provider, red)})
+    if classify is not None:
+        step.tag = classify(step, meaning)  # a plain attribute: no copy of the whole record
+    return step
 
 
 def _read(meaning: Meaning, provider: Provider | None, red: Exchange) -> dict[str, Any]:
@@ -60,7 +61,7 @@ def _read(meaning: Meaning, provider: Provider | None, red: Exchange) -> dict[st
 
 def _step(
     red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str,
-    usage: dict[str, Any],
+    read: dict[str, Any],
 ) -> StepRecord:
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
@@ -76,7 +77,7 @@ def _step(
         status=red.status, reason=red.reason, error=red.error,
         response_headers=red.response_headers, response_sha=_response_sha(red, writer, request_sha),
         latency_ms=_ms(red.latency_ms), ttft_ms=_ms(_ttft(red)), streamed=red.streamed,
-        chunks=_chunks(red), **usage,
+        chunks=_chunks(red), **read,
     )
 
 

@@ -52,3 +52,10 @@ def test_what_rfc8785_refuses_is_refused_alike(value: Any) -> None:
         rfc8785.dumps(value)
     with pytest.raises(type(expected.value)):
         canonical_json(value)
+
+
+def test_representable_says_what_rfc8785_can_serialise() -> None:
+    from rewind.canon.canonjson import representable
+
+    assert representable({"a": [1, 0.5, "x", None, True]})
+    assert not representable({"a": 2**53}) and not representable("\ud800") and not representable(float("nan"))
