@@ -186,7 +186,7 @@ def _message(call: ChatCall, usage: JsonObject, content: list[JsonObject]) -> Js
         "id": random_id("msg_01", 22),
         "type": "message",
         "role": "assistant",
-        "model": call.body["model"],
+        "model": call.reported_model or call.body["model"],
         "content": content,
         "stop_reason": _stop_reason(call.turn) if content else None,
         "stop_sequence": None,

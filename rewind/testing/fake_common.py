@@ -10,8 +10,14 @@ Behaviour driven by the last user text:
 - ``[[status:NNN]]`` answers with the provider's error body and status NNN;
 - ``[[drop]]`` closes the connection without a response;
 - ``[[delay:MS]]`` sets the gap between SSE chunks for that request;
-- ``[[vary]]`` makes a text answer end with the requested model and the system prompt,
-  so that a run with another model or system prompt gets another answer (for bisect).
+- ``[[vary]]`` makes a text answer end with the model (as reported), the system prompt,
+  the temperature and the tool names, so that a run changing any of them gets another
+  answer (for bisect);
+- ``[[random]]`` makes a text answer end with a random word: the same request gets
+  another answer each time (model nondeterminism, for bisect).
+
+``FakeContext.model_versions`` maps a requested model to the (dated) model the fake
+reports answering with, as a provider does when it moves an alias to a new snapshot.
 
 Token counts are word counts, so they are deterministic; ids are random, as upstream.
 """
@@ -32,7 +38,7 @@ from urllib.parse import parse_qs
 JsonObject = dict[str, Any]
 
 _ALPHABET = string.ascii_letters + string.digits
-_MARKER = re.compile(r"\[\[(status|delay):(\d+)\]\]|\[\[drop\]\]|\[\[vary\]\]")
+_MARKER = re.compile(r"\[\[(status|delay):(\d+)\]\]|\[\[drop\]\]|\[\[vary\]\]|\[\[random\]\]")
 _CITY_KEYS = frozenset({"city", "location", "place"})
 # Keys whose values are structure, not text: not counted as tokens.
 _STRUCTURAL = frozenset({"type", "role", "id", "tool_call_id", "tool_use_id", "cache_control", "signature"})
@@ -71,6 +77,7 @@ class FakeContext:
 
     api_key: str | None = None
     cached_prefixes: set[str] = field(default_factory=set)
+    model_versions: dict[str, str] = field(default_factory=dict)  # requested -> reported
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key_problem(self, presented: str | None) -> str | None:
@@ -125,6 +132,7 @@ class Markers:
     drop: bool = False
     delay_ms: int | None = None
     vary: bool = False
+    random: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ def random_id(prefix: str, length: int = 24) -> str:
 def parse_markers(text: str) -> Markers:
     """Read ``[[status:N]]``, ``[[drop]]`` and ``[[delay:MS]]`` out of ``text``."""
     status = delay = None
-    drop = vary = False
+    drop = vary = random = False
     for match in _MARKER.finditer(text):
         kind, value = match.group(1), match.group(2)
         if kind == "status":
@@ -175,9 +183,11 @@ def parse_markers(text: str) -> Markers:
             delay = int(value)
         elif match.group() == "[[vary]]":
             vary = True
+        elif match.group() == "[[random]]":
+            random = True
         else:
             drop = True
-    return Markers(status=status, drop=drop, delay_ms=delay, vary=vary)
+    return Markers(status=status, drop=drop, delay_ms=delay, vary=vary, random=random)
 
 
 def strip_markers(text: str) -> str:
@@ -310,6 +320,7 @@ class ChatCall:
     conversation: Conversation
     markers: Markers
     turn: Turn
+    reported_model: str = ""  # the model the answer says it came from
 
 
 class ChatFormat(Protocol):
@@ -351,12 +362,27 @@ def _answer(fmt: ChatFormat, request: FakeRequest, body: JsonObject, ctx: FakeCo
     if early is not None:
         return early
     turn = plan_turn(conversation)
+    requested = str(body.get("model") or "")
+    reported = ctx.model_versions.get(requested, requested)
     if markers.vary and not turn.is_tool_call:
-        turn = Turn(text=f"{turn.text} (model {body.get('model')}; system {system_text(body)!r})")
-    call = ChatCall(request, body, conversation, markers, turn)
+        turn = Turn(text=f"{turn.text} ({_varied_by(body, reported)})")
+    if markers.random and not turn.is_tool_call:
+        turn = Turn(text=f"{turn.text} {random_id('r', 8)}")
+    call = ChatCall(request, body, conversation, markers, turn, reported)
     if fmt.wants_stream(request, body):
         return fmt.stream_reply(call, ctx)
     return fmt.json_reply(call, ctx)
+
+
+def _varied_by(body: JsonObject, reported: str) -> str:
+    tools = sorted(_tool_name(t) for t in body.get("tools") or [] if isinstance(t, dict))
+    return (f"model {reported}; system {system_text(body)!r}; "
+            f"temperature {body.get('temperature')}; tools {','.join(tools)}")
+
+
+def _tool_name(tool: JsonObject) -> str:
+    function = tool.get("function")
+    return str((function if isinstance(function, dict) else tool).get("name") or "")
 
 
 def system_text(body: JsonObject) -> str:

@@ -179,7 +179,7 @@ def _envelope(call: ChatCall, kind: str) -> JsonObject:
         "id": random_id("chatcmpl-", 29),
         "object": kind,
         "created": int(time.time()),
-        "model": call.body["model"],
+        "model": call.reported_model or call.body["model"],
         "service_tier": "default",
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }

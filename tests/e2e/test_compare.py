@@ -18,6 +18,11 @@ AGENT = textwrap.dedent(
     env = os.environ.get
     def post(messages):
         body = {"model": env("MODEL", "gpt-4o"), "messages": messages}
+        if env("TEMPERATURE"):
+            body["temperature"] = float(env("TEMPERATURE"))
+        if env("TOOLS"):
+            body["tools"] = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+                             for n in env("TOOLS").split(",")]
         req = urllib.request.Request(env("OPENAI_BASE_URL") + "/chat/completions", json.dumps(body).encode(),
                                      {"Authorization": "Bearer k", "Content-Type": "application/json"})
         return json.load(urllib.request.urlopen(req))["choices"][0]["message"]["content"]
@@ -126,3 +131,45 @@ def test_unknown_session_is_a_clear_error(rw: Rewind, fake: FakeProvider) -> Non
     record(rw, fake, "good")
     result = rw("bisect", "good", "nosuch")
     assert result.returncode != 0 and "nosuch" in result.stderr and not result.stdout
+
+
+def test_changed_sampling_is_the_cause(rw: Rewind, fake: FakeProvider) -> None:
+    record(rw, fake, "good", TEMPERATURE="0.2")
+    record(rw, fake, "bad", TEMPERATURE="0.9")
+    found = bisect(rw)
+    assert found["cause"]["kind"] == "sampling" and found["first_divergence"]["step"] == 1
+    assert any("0.2" in line for line in found["cause"]["evidence"])
+    assert any("0.9" in line for line in found["cause"]["evidence"])
+
+
+def test_changed_tool_definitions_are_the_cause(rw: Rewind, fake: FakeProvider) -> None:
+    question = "Say hello. [[vary]]"  # a text answer: the fake does not call the tools
+    record(rw, fake, "good", TOOLS="lookup", QUESTION=question)
+    record(rw, fake, "bad", TOOLS="lookup,search", QUESTION=question)
+    found = bisect(rw)
+    assert found["cause"]["kind"] == "tools"
+    assert "search" in " ".join(found["cause"]["evidence"]) + found["cause"]["detail"]
+
+
+def test_a_new_model_snapshot_behind_the_same_name_is_the_cause(rw: Rewind, fake: FakeProvider) -> None:
+    record(rw, fake, "good")
+    fake.context.model_versions["gpt-4o"] = "gpt-4o-2099-01-01"
+    try:
+        record(rw, fake, "bad")
+    finally:
+        fake.context.model_versions.clear()
+    found = bisect(rw)
+    assert found["cause"]["kind"] == "model_version"
+    assert "gpt-4o-2099-01-01" in found["cause"]["detail"] + " ".join(found["cause"]["evidence"])
+
+
+def test_the_same_request_answered_differently_is_nondeterminism(rw: Rewind, fake: FakeProvider) -> None:
+    question = "Weather in Paris? [[random]]"
+    record(rw, fake, "good", QUESTION=question)
+    record(rw, fake, "bad", QUESTION=question)
+    found = bisect(rw)
+    assert found["first_divergence"]["step"] == 1
+    assert found["cause"]["kind"] == "nondeterminism"
+    # The second call does not resend the first answer: its request is the same, its
+    # answer random again, so that divergence is independent, not propagated.
+    assert [(d["step"], d["propagated"]) for d in found["later"]] == [(2, False)]
