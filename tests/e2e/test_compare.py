@@ -173,3 +173,16 @@ def test_the_same_request_answered_differently_is_nondeterminism(rw: Rewind, fak
     # The second call does not resend the first answer: its request is the same, its
     # answer random again, so that divergence is independent, not propagated.
     assert [(d["step"], d["propagated"]) for d in found["later"]] == [(2, False)]
+
+
+def test_a_call_the_bad_run_no_longer_makes_is_only_in_a(rw: Rewind, fake: FakeProvider) -> None:
+    record(rw, fake, "good", EXTRA_URL="http://weather.example/tools/weather?city=Paris")
+    record(rw, fake, "bad")
+    diff = rw.json("diff", "good", "bad")
+    assert [(s["status"], s["a"], s["b"]) for s in diff["steps"]] == [
+        ("same", 1, 1),
+        ("only_a", 2, None),
+        ("same", 3, 2),
+    ]
+    found = bisect(rw)
+    assert found["cause"]["kind"] == "step_removed" and (found["matched"], found["total"]) == (2, 3)
