@@ -56,3 +56,21 @@ def test_route_user_info_does_not_replace_the_agents_own_authorization() -> None
     assert apply_route(flow.request, {"api.openai.com": "http://tok-only@127.0.0.1:8000"})
     assert flow.request.headers["authorization"] == "Bearer agent"
     assert "@" not in flow.request.headers["host"]
+
+
+def test_upstream_user_info_is_sent_for_its_listener_only_and_never_over_the_agents_own() -> None:
+    from rewind.capture.listeners import ListenerPorts
+
+    ports = ListenerPorts()
+    ports.bind({"openai": 7001, "anthropic": 7002})
+    router = Router({}, ports, {"openai": "Basic b3BlbmFpOnB3"})
+    flows = []
+    for port, own in ((7001, None), (7002, None), (7001, "Bearer agent")):
+        flow = tflow.tflow()
+        flow.client_conn.sockname = ("127.0.0.1", port)
+        flow.request.headers.pop("authorization", None)
+        if own:
+            flow.request.headers["authorization"] = own
+        router.request(flow)
+        flows.append(flow.request.headers.get("authorization"))
+    assert flows == ["Basic b3BlbmFpOnB3", None, "Bearer agent"]
