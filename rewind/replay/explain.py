@@ -13,16 +13,24 @@ and, for each, the parts that differ, one short line per difference:
 
 Requests are compared through ``rewind.canon.describe_parts`` of their canonical form
 (keys ``endpoint``, ``model``, ``system``, ``messages``, ``tools``, ``parameters`` and
-``body`` for non-JSON bodies). Steps on the same endpoint rank first, then those with
-the fewest differing parts. Header values never appear in a report (they may hold
-secrets); only bodies, which the store has already redacted, are previewed.
+``body`` for non-JSON bodies). Steps rank by closeness: a distance in [0, 1] per part,
+weighted (messages 4, model 2, system prompt 2, non-JSON body 4, tools 1, parameters 1,
+anything else 1) and summed, with a differing endpoint costing as much as all the rest
+together, so a step on the same endpoint always ranks first. Equally close steps keep
+step order, steps not yet served first when the caller says which those are. Header
+values never appear in a report (they may hold secrets); only bodies, which the store
+has already redacted, are previewed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from bisect import insort
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -52,6 +60,7 @@ class Neighbour:
 
     step: StepRecord
     differences: list[str] = field(default_factory=list)
+    similarity: float | None = None  # 1 for the same request; below 0.5 on another endpoint
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,7 +69,15 @@ class Neighbour:
             "url": safe_url(self.step.url),
             "fingerprint": self.step.fingerprint,
             "differences": list(self.differences),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
         }
+
+    def closeness(self) -> str:
+        """``, 97% similar`` (never 100% unless the same request), or nothing if unknown."""
+        if self.similarity is None:
+            return ""
+        percent = min(int(self.similarity * 100), 99) if self.differences else 100
+        return f", {percent}% similar"
 
 
 @dataclass
@@ -99,7 +116,7 @@ def _nearest_lines(nearest: Sequence[Neighbour]) -> list[str]:
         return ["No recorded step to compare with: the session has no replayable steps."]
     lines = ["Nearest recorded steps:"]
     for n in nearest:
-        lines.append(f"  step {n.step.step} ({n.step.method} {safe_url(n.step.url)}):")
+        lines.append(f"  step {n.step.step} ({n.step.method} {safe_url(n.step.url)}){n.closeness()}:")
         lines += [f"    - {d}" for d in n.differences] or [f"    - {_SAME_REQUEST}"]
     return lines
 
@@ -117,10 +134,15 @@ def explain_miss(
     candidates: Sequence[tuple[StepRecord, dict[str, Any]]],
     *,
     limit: int = NEAREST,
+    unserved: Set[int] | None = None,
 ) -> MissReport:
-    """Explain a miss from canonical requests (``rewind.canon.canonical_request``)."""
+    """Explain a miss from canonical requests (``rewind.canon.canonical_request``).
+
+    ``unserved``, the step numbers not yet served, puts those first among equally close steps.
+    """
     recorded = [(step, describe_parts(canon)) for step, canon in candidates]
-    return explain_parts(method, url, fingerprint, describe_parts(canonical), recorded, limit=limit)
+    parts = describe_parts(canonical)
+    return explain_parts(method, url, fingerprint, parts, recorded, limit=limit, unserved=unserved)
 
 
 def explain_parts(
@@ -131,20 +153,14 @@ def explain_parts(
     candidates: Sequence[tuple[StepRecord, Parts]],
     *,
     limit: int = NEAREST,
+    unserved: Set[int] | None = None,
 ) -> MissReport:
-    """Explain a miss from described parts: the ``limit`` nearest candidates."""
-    scored = [
-        (_rank(parts, rec, step), Neighbour(step, describe_differences(parts, rec)))
-        for step, rec in candidates
+    """Explain a miss from described parts: the ``limit`` closest candidates."""
+    nearest = [
+        Neighbour(r.step, describe_differences(parts, r.recorded), r.similarity)
+        for r in _nearest(parts, candidates, limit, unserved)
     ]
-    scored.sort(key=lambda pair: pair[0])
-    return MissReport(method, url, fingerprint, [n for _, n in scored[:limit]])
-
-
-def _rank(parts: Parts, recorded: Parts, step: StepRecord) -> tuple[bool, int, int]:
-    other_endpoint = parts.get("endpoint") != recorded.get("endpoint")
-    differing = sum(parts.get(k) != recorded.get(k) for k in _keys(parts, recorded))
-    return other_endpoint, differing, step.step
+    return MissReport(method, url, fingerprint, nearest)
 
 
 def _keys(parts: Parts, recorded: Parts) -> list[str]:
@@ -161,6 +177,205 @@ def describe_differences(parts: Parts, recorded: Parts) -> list[str]:
         if mine != theirs:
             lines += _DIFFERS.get(key, _other_differs(key))(mine, theirs)
     return lines
+
+
+# --- closeness: which recorded steps are nearest -------------------------------------
+#
+# Each part that differs costs its weight times a distance in [0, 1]; a differing endpoint
+# costs as much as all other parts together. Every candidate is first scored roughly, a
+# text's similarity taken at its upper bound from lengths alone (so the rough distance
+# never exceeds the exact one); then the best few are scored exactly, best first, until
+# no rough score left could beat the ``limit``-th exact one.
+
+_WEIGHTS = {"model": 2.0, "system": 2.0, "messages": 4.0, "tools": 1.0, "parameters": 1.0, "body": 4.0}
+_OTHER_WEIGHT = 1.0
+_ELSEWHERE = 0.25  # same text (or same named tools, parameters), but differing in some other way
+_ROLE = 0.5  # a message whose role differs
+_SHORTLIST = 32  # at most this many candidates are scored exactly
+_DIFFLIB_CHARS = 400  # longer middles are compared by word, not by character
+_WORDS = re.compile(r"\S+\s*|\s+")
+
+Similar = Callable[[str, str], float]
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    key: tuple[bool, float, bool, int, int]
+    step: StepRecord
+    recorded: Parts
+    similarity: float
+
+
+def _nearest(
+    parts: Parts, candidates: Sequence[tuple[StepRecord, Parts]], limit: int, unserved: Set[int] | None
+) -> list[_Ranked]:
+    if limit <= 0:
+        return []
+    rank, similarity = _ranker(parts, unserved), _Similarity()
+    rough = sorted((rank(i, s, r, similarity.rough) for i, (s, r) in enumerate(candidates)), key=_key)
+    best: list[_Ranked] = []
+    for bound in rough[: max(_SHORTLIST, limit)]:
+        if len(best) >= limit and bound.key > best[limit - 1].key:
+            break
+        insort(best, rank(bound.key[-1], bound.step, bound.recorded, similarity.exact), key=_key)
+    return best[:limit]
+
+
+def _key(ranked: _Ranked) -> tuple[bool, float, bool, int, int]:
+    return ranked.key
+
+
+def _ranker(parts: Parts, unserved: Set[int] | None) -> Callable[[int, StepRecord, Parts, Similar], _Ranked]:
+    def rank(index: int, step: StepRecord, recorded: Parts, similar: Similar) -> _Ranked:
+        other_endpoint = parts.get("endpoint") != recorded.get("endpoint")
+        keys = [k for k in _keys(parts, recorded) if k != "endpoint"]
+        rest = sum(_WEIGHTS.get(k, _OTHER_WEIGHT) for k in keys)
+        endpoint = max(rest, 1.0)
+        distance = _distance(keys, parts, recorded, similar) + endpoint * other_endpoint
+        served = unserved is not None and step.step not in unserved
+        key = (other_endpoint, distance, served, step.step, index)
+        return _Ranked(key, step, recorded, 1.0 - distance / (rest + endpoint))
+
+    return rank
+
+
+def _distance(keys: Sequence[str], parts: Parts, recorded: Parts, similar: Similar) -> float:
+    """The weighted distance over ``keys``."""
+    return sum(
+        _WEIGHTS.get(key, _OTHER_WEIGHT) * _part_cost(key, parts.get(key), recorded.get(key), similar)
+        for key in keys
+        if parts.get(key) != recorded.get(key)
+    )
+
+
+def _part_cost(key: str, mine: Any, theirs: Any, similar: Similar) -> float:
+    return _COSTS.get(key, _unequal)(mine, theirs, similar)
+
+
+def _unequal(mine: Any, theirs: Any, similar: Similar) -> float:
+    return 1.0
+
+
+def _text_cost(mine: Any, theirs: Any, similar: Similar) -> float:
+    a, b = _text_of(mine), _text_of(theirs)
+    if a == b:
+        return _ELSEWHERE
+    return 1.0 if a is None or b is None else 1.0 - similar(a, b)
+
+
+def _messages_cost(mine: Any, theirs: Any, similar: Similar) -> float:
+    """Half how much of the conversation follows the first difference, half how much differs.
+
+    So a request that differs only in its last message is closer than one differing only
+    in its first, and a message with one word changed is closer than one rewritten.
+    """
+    ours, recorded = _as_list(mine), _as_list(theirs)
+    total = max(len(ours), len(recorded), 1)
+    same = _same_prefix(ours, recorded)
+    pairs = zip(ours[same:], recorded[same:], strict=False)
+    changed = sum(_message_cost(a, b, similar) for a, b in pairs if a != b)
+    content = (changed + abs(len(ours) - len(recorded))) / total
+    return ((total - same) / total + content) / 2
+
+
+def _same_prefix(ours: Sequence[Any], recorded: Sequence[Any]) -> int:
+    pairs = enumerate(zip(ours, recorded, strict=False))
+    return next((i for i, (a, b) in pairs if a != b), min(len(ours), len(recorded)))
+
+
+def _message_cost(mine: Any, theirs: Any, similar: Similar) -> float:
+    return max(_ROLE * (_role(mine) != _role(theirs)), _text_cost(mine, theirs, similar))
+
+
+def _tools_cost(mine: Any, theirs: Any, similar: Similar) -> float:
+    """Tools added or removed count 1, tools changed 1/2, out of all tools named."""
+    ours, recorded = _tool_map(mine), _tool_map(theirs)
+    names = _differing_names(ours, recorded)
+    weight = sum(0.5 if n in ours and n in recorded else 1.0 for n in names)
+    return weight / len(set(ours) | set(recorded)) if names else _ELSEWHERE
+
+
+def _parameters_cost(mine: Any, theirs: Any, similar: Similar) -> float:
+    """The fraction of parameters set differently."""
+    ours, recorded = _as_dict(mine), _as_dict(theirs)
+    names = _differing_names(ours, recorded)
+    return len(names) / len(set(ours) | set(recorded)) if names else _ELSEWHERE
+
+
+def _differing_names(ours: Mapping[str, Any], recorded: Mapping[str, Any]) -> list[str]:
+    names = set(ours) | set(recorded)
+    return [n for n in names if n not in ours or n not in recorded or ours[n] != recorded[n]]
+
+
+_COSTS: dict[str, Callable[[Any, Any, Similar], float]] = {
+    "system": _text_cost,
+    "messages": _messages_cost,
+    "tools": _tools_cost,
+    "parameters": _parameters_cost,
+}
+
+
+class _Similarity:
+    """Text similarity: 2 x matched characters / both lengths, like difflib's ratio.
+
+    Matched are the common prefix and suffix (cached, for a prompt shared by many steps)
+    and what difflib matches in between, by character when that is short, else by word.
+    ``rough`` bounds what lies between by the characters both have (or, when long, the
+    shorter length): it is never below ``exact`` and costs little more than an ``==``.
+    """
+
+    def __init__(self) -> None:
+        self._affixes: dict[tuple[str, str], tuple[int, int]] = {}
+        self._ratios: dict[tuple[str, str, bool], float] = {}
+
+    def rough(self, a: str, b: str) -> float:
+        return self._cached(a, b, False)
+
+    def exact(self, a: str, b: str) -> float:
+        return self._cached(a, b, True)
+
+    def _cached(self, a: str, b: str, exact: bool) -> float:
+        found = self._ratios.get((a, b, exact))
+        if found is None:
+            short, long = (_char_matches, _word_matches) if exact else (_shared_chars, _shorter)
+            found = self._ratios[(a, b, exact)] = self._ratio(a, b, short, long)
+        return found
+
+    def _ratio(self, a: str, b: str, short: _Matches, long: _Matches) -> float:
+        if not a and not b:
+            return 1.0
+        head, tail = self._affix(a, b)
+        rest_a, rest_b = a[head : len(a) - tail], b[head : len(b) - tail]
+        matches = short if len(rest_a) + len(rest_b) <= _DIFFLIB_CHARS else long
+        return 2 * (head + tail + matches(rest_a, rest_b)) / (len(a) + len(b))
+
+    def _affix(self, a: str, b: str) -> tuple[int, int]:
+        found = self._affixes.get((a, b))
+        if found is None:
+            head = _common_prefix(a, b)
+            found = self._affixes[(a, b)] = (head, _common_prefix(a[head:][::-1], b[head:][::-1]))
+        return found
+
+
+_Matches = Callable[[str, str], int]
+
+
+def _shared_chars(a: str, b: str) -> int:
+    return sum((Counter(a) & Counter(b)).values())
+
+
+def _shorter(a: str, b: str) -> int:
+    return min(len(a), len(b))
+
+
+def _char_matches(a: str, b: str) -> int:
+    return sum(block.size for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
+
+
+def _word_matches(a: str, b: str) -> int:
+    words_a, words_b = _WORDS.findall(a), _WORDS.findall(b)
+    blocks = SequenceMatcher(None, words_a, words_b).get_matching_blocks()
+    return sum(len(word) for block in blocks for word in words_a[block.a : block.a + block.size])
 
 
 # --- one small matcher per part ---------------------------------------------------
@@ -266,7 +481,12 @@ def _contrast(mine: str | None, theirs: str | None) -> tuple[str, str]:
 
 
 def _common_prefix(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    """The length of the common prefix, by bisection: fast on long texts."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if a[:mid] == b[:mid] else (low, mid - 1)
+    return low
 
 
 def _clip(text: str | None, start: int) -> str:

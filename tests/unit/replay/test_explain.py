@@ -14,6 +14,7 @@ from rewind.replay.explain import (
     explain_parts,
     safe_url,
 )
+from rewind.store.models import StepRecord
 
 from .factories import make_step
 
@@ -194,7 +195,11 @@ def test_non_json_body_and_unknown_parts_never_show_values() -> None:
     assert describe_differences(ours, recorded) == ["body differs", "content_type differs"]
 
 
-def test_nearest_prefers_same_endpoint_then_fewest_differing_parts() -> None:
+def nearest(candidates: list[tuple[StepRecord, dict[str, Any]]], **options: Any) -> list[int]:
+    return [n.step.step for n in explain_parts("POST", URL, "v1:ff", parts(), candidates, **options).nearest]
+
+
+def test_nearest_ranks_by_weighted_closeness() -> None:
     candidates = [
         (make_step(1), parts(endpoint="POST /v1/embeddings")),
         (make_step(2), parts(model="gpt-4", system="x")),
@@ -202,8 +207,83 @@ def test_nearest_prefers_same_endpoint_then_fewest_differing_parts() -> None:
         (make_step(4), parts(model="gpt-4", parameters={})),
         (make_step(5), parts(model="o1", system="y", parameters={})),
     ]
+    assert nearest(candidates) == [3, 4, 2]
+
+
+def with_last(text: str) -> list[dict[str, Any]]:
+    return [*parts()["messages"][:3], {"role": "user", "content": text}]
+
+
+def test_a_near_match_at_a_later_step_ranks_above_an_earlier_worse_one() -> None:
+    near = with_last("Londres")
+    worse = [
+        {"role": "user", "content": "Bonjour"},
+        *parts()["messages"][1:3],
+        {"role": "user", "content": "Paris"},
+    ]
+    candidates = [
+        (make_step(1), parts(system="You are a poet.", messages=worse)),
+        (make_step(9), parts(messages=near)),
+    ]
+    assert nearest(candidates) == [9, 1]
+
+
+def test_a_request_differing_only_in_its_last_message_is_closer_than_in_its_first() -> None:
+    first = [{"role": "user", "content": "Hullo"}, *parts()["messages"][1:]]
+    candidates = [(make_step(1), parts(messages=first)), (make_step(2), parts(messages=with_last("Londn")))]
+    assert nearest(candidates) == [2, 1]
+
+
+def test_one_word_changed_in_a_long_message_is_closer_than_a_shorter_rewrite() -> None:
+    report = "The quarterly report says revenue rose in every region. " * 900
+    ours = parts(messages=with_last(report + "Summarise it for London."))
+    candidates = [
+        (make_step(1), parts(messages=with_last(report[:-60] + "Summarise it briefly."))),
+        (make_step(2), parts(messages=with_last(report + "Summarise it for Paris."))),
+    ]
+    assert [n.step.step for n in explain_parts("POST", URL, "v1:ff", ours, candidates).nearest] == [2, 1]
+
+
+def test_same_endpoint_always_ranks_above_another_endpoint() -> None:
+    everything_else = parts(
+        model="o1",
+        system="Other.",
+        messages=[{"role": "assistant", "content": "?"}],
+        tools=[{"name": "other"}],
+        parameters={"stream": True},
+    )
+    candidates = [(make_step(1), parts(endpoint="POST /v1/embeddings")), (make_step(2), everything_else)]
     report = explain_parts("POST", URL, "v1:ff", parts(), candidates)
-    assert [n.step.step for n in report.nearest] == [3, 2, 4]
+    assert [n.step.step for n in report.nearest] == [2, 1]
+    same, other = (n.similarity or 0.0 for n in report.nearest)
+    assert same >= 0.5 >= other
+
+
+def test_equally_close_steps_keep_step_order() -> None:
+    candidates = [(make_step(n), parts(model="x")) for n in (5, 2, 8, 3)]
+    assert nearest(candidates, limit=4) == [2, 3, 5, 8]
+
+
+def test_steps_not_yet_served_come_first_among_equally_close_ones() -> None:
+    candidates = [(make_step(n), parts(model="x")) for n in (2, 5, 8)] + [(make_step(1), parts())]
+    assert nearest(candidates, limit=4, unserved={5, 8}) == [1, 5, 8, 2]
+
+
+def test_a_large_session_is_explained() -> None:
+    prompts = [f"Variant {v}. " + "You are a careful research assistant. " * 1_300 for v in range(20)]
+    document = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 900
+
+    def step_parts(n: int, question: str) -> dict[str, Any]:
+        messages = [{"role": "user", "content": document}, {"role": "user", "content": question}]
+        return parts(system=prompts[n % 20], messages=messages)
+
+    candidates = [
+        (make_step(n), step_parts(n, f"Question {n}: what does part {n} say?")) for n in range(2_000)
+    ]
+    ours = step_parts(1_500, "Question 1500: what does part 1500 mean?")
+    ours["system"] = ours["system"].replace("careful", "thorough", 1)
+    report = explain_parts("POST", URL, "v1:ff", ours, candidates)
+    assert report.nearest[0].step.step == 1_500
 
 
 def test_report_text_names_nearest_steps_and_differences() -> None:
@@ -212,7 +292,7 @@ def test_report_text_names_nearest_steps_and_differences() -> None:
     assert text.splitlines()[:3] == [
         f"Rewind replay miss: no recorded response for POST {URL} (fingerprint v1:ff).",
         "Nearest recorded steps:",
-        f"  step 7 (POST {URL}):",
+        f"  step 7 (POST {URL}), 90% similar:",
     ]
     assert "    - model: 'gpt-4o' != recorded 'gpt-4o-mini'" in text
     assert "--on-miss live" in text
@@ -241,6 +321,7 @@ def test_to_json_is_structured() -> None:
                 "url": URL,
                 "fingerprint": "v1:aa",
                 "differences": ["model: 'gpt-4o' != recorded 'x'"],
+                "similarity": 0.9,
             }
         ],
     }
@@ -326,8 +407,8 @@ def test_explain_miss_compares_canonical_requests_through_canon() -> None:
     ]
     ours = chat_canonical("gpt-4o-mini", "Capital of France?")
     report = explain_miss("POST", URL, fingerprint_of(ours), ours, recorded)
-    assert [n.step.step for n in report.nearest] == [1, 2]
-    assert report.nearest[0].differences == [
+    assert [n.step.step for n in report.nearest] == [2, 1]
+    assert report.nearest[1].differences == [
         "model: 'gpt-4o-mini' != recorded 'gpt-4o'",
         "messages[0] differs (role user): 'Capital of France?' vs recorded 'Capital of England?'",
     ]
