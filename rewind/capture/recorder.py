@@ -14,6 +14,12 @@ that carries a Content-Length would be complete at the client before the hook ru
 such responses are buffered instead of streamed (they are rare, and their client reads
 them as one body anyway).
 
+A client may close as soon as it has read a stream's last event, before the upstream's
+end-of-stream reaches the proxy (mitmproxy then reports "Client disconnected." and drops
+the upstream). Such an exchange keeps the chunks the client was given, and its error
+says the client stopped reading (``CLIENT_STOPPED_READING``); the store drops that error
+when the stream was complete by its provider's format, and keeps it when it was cut off.
+
 Memory: a streamed body is joined once, and its chunks become views of that one body.
 """
 
@@ -27,10 +33,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from mitmproxy import http, tls
+from mitmproxy import connection, http, tls
 
 from rewind.capture.listeners import ListenerPorts
-from rewind.core.exchange import Chunk, Exchange, Headers
+from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Exchange, Headers
 
 # Takes an exchange; may return a future resolved once it is stored (or has failed).
 Sink = Callable[[Exchange], "Future[Any] | None"]
@@ -42,6 +48,8 @@ META_URL = "rewind_url"
 META_TAP = "rewind_tap"
 META_HEADERS = "rewind_request_headers"
 META_KEPT = "rewind_kept"
+# How mitmproxy words an HTTP/2 client's reset of one stream (its connection stays open).
+STREAM_RESET = "stream reset by client"
 
 
 class StreamTap:
@@ -158,8 +166,23 @@ def to_exchange(flow: http.HTTPFlow, listener: str | None) -> Exchange:
     if flow.response is not None:
         _add_response(exchange, flow.response, flow.metadata.get(META_TAP))
     if flow.error is not None:
-        exchange.error = flow.error.msg
+        stopped = stopped_reading(flow)
+        exchange.error = f"{CLIENT_STOPPED_READING}: {flow.error.msg}" if stopped else flow.error.msg
     return exchange
+
+
+def stopped_reading(flow: http.HTTPFlow) -> bool:
+    """The client hung up while a response streamed to it, after it was given chunks."""
+    tap = flow.metadata.get(META_TAP)
+    return isinstance(tap, StreamTap) and bool(tap.chunks) and client_hung_up(flow)
+
+
+def client_hung_up(flow: http.HTTPFlow) -> bool:
+    """The flow failed by the client's doing: it closed its side of the connection (mitmproxy
+    says "Client disconnected." for HTTP/1, "peer closed connection" for HTTP/2, words it
+    also uses for a server), or it reset its HTTP/2 stream."""
+    closed = not flow.client_conn.state & connection.ConnectionState.CAN_READ
+    return closed or (flow.error is not None and flow.error.msg.startswith(STREAM_RESET))
 
 
 def _add_response(exchange: Exchange, response: http.Response, tap: Any) -> None:
@@ -175,6 +198,8 @@ def _add_response(exchange: Exchange, response: http.Response, tap: Any) -> None
         exchange.ttfb_ms = (response.timestamp_start - started) * 1000
     if response.timestamp_end is not None:
         exchange.latency_ms = (response.timestamp_end - started) * 1000
+    elif exchange.chunks:  # the client stopped reading before the end: its last chunk
+        exchange.latency_ms = exchange.chunks[-1].t_ms
 
 
 def _decoded_body(response: http.Response) -> tuple[bytes, Headers]:

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 Headers = tuple[tuple[str, str], ...]
+# How an exchange's error starts when the client hung up while a stream was reaching it,
+# after it had been given chunks: whether that was a failure depends on whether the
+# stream was complete, which only the provider's format tells (``store.ingest`` decides).
+CLIENT_STOPPED_READING = "the client stopped reading the stream"
 
 
 @dataclass(frozen=True)

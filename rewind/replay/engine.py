@@ -5,6 +5,14 @@ time (a session ``Redactor``, which learns secrets as it goes), fingerprinted, a
 matched first in, first out against the recorded steps (``Matcher``). A hit yields
 the recorded response (with its chunks, for streams), a recorded failure yields the
 failure again, and a miss yields an explained error.
+
+Telemetry uploads (``rewind.canon.telemetry``: openai-agents' trace export, LangSmith,
+Langfuse, Sentry, PostHog, OTLP...) are never matched: each is answered with its
+service's generic success and is never a miss, whatever its body (span ids and
+timestamps differ on every run). Recorded telemetry steps are kept out of the matcher,
+so they are neither served nor counted as unused. An upload that equals a recorded one
+byte for byte gets the generic answer too: the agent never reads it, and a recorded
+4xx or 5xx would only make the exporter log or retry.
 Steps recorded under an older fingerprint version are re-fingerprinted from their
 stored (already redacted) request bytes: that is the migration.
 """
@@ -16,6 +24,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from rewind.canon.fingerprint import (
     FINGERPRINT_VERSION,
@@ -26,11 +35,15 @@ from rewind.canon.fingerprint import (
 from rewind.canon.providers import Provider, detect_provider
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
-from rewind.core.exchange import Exchange, Headers
+from rewind.canon.telemetry import TelemetryEndpoint, is_telemetry, reply_for, telemetry_endpoint
+from rewind.core.exchange import Exchange, Headers, header
 from rewind.replay.explain import MissReport, explain_miss
 from rewind.replay.matcher import Matcher, is_failure
 from rewind.replay.misses import failure_response, miss_response
 from rewind.store.models import StepRecord
+
+# Marks a generic telemetry answer (its value: the service), for whoever reads the traffic.
+TELEMETRY_HEADER = "x-rewind-telemetry"
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,8 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Answer:
-    """What to send back: a recorded response, a recorded failure, or a miss error."""
+    """What to send back: a recorded response, a recorded failure, a miss error, or the
+    generic success of a telemetry upload (``telemetry`` names its service)."""
 
     status: int
     reason: str
@@ -55,6 +69,7 @@ class Answer:
     step: StepRecord | None = None
     chunks: tuple[tuple[float, bytes], ...] | None = None
     miss: MissReport | None = None
+    telemetry: str | None = None
 
     @property
     def streamed(self) -> bool:
@@ -75,15 +90,20 @@ class ReplayEngine:
         # One redactor for the whole replay: it learns secrets from incoming requests as a
         # recording's did, so a request is redacted (and fingerprinted) as it was recorded.
         self.redactor = policy if isinstance(policy, Redactor) else Redactor(policy)
-        self.steps = [self._current(step) for step in steps]
+        self.telemetry_steps = [step for step in steps if is_telemetry_step(step)]
+        self.steps = [self._current(step) for step in steps if not is_telemetry_step(step)]
         self.matcher = Matcher(self.steps, reuse=reuse)
         self.misses: list[MissReport] = []
+        self.telemetry_answers = 0
         self._lock = threading.Lock()
         self._canonicals: list[tuple[StepRecord, dict[str, Any]]] | None = None
 
     def decide(self, incoming: Incoming) -> Answer:
         """The answer to one request; a miss is remembered for the summary."""
         clean = self.redactor.redact_exchange(_as_exchange(incoming))
+        endpoint = telemetry_endpoint(clean.host, clean.path, clean.method)
+        if endpoint is not None:
+            return self._telemetry(endpoint, header(clean.request_headers, "content-type"))
         provider = detect_provider(clean.host, clean.path, incoming.listener)
         canonical = canonical_request(
             clean.method, clean.url, clean.request_headers, clean.request_body, provider
@@ -113,6 +133,13 @@ class ReplayEngine:
         status = step.status if step.status is not None else 502
         return Answer(status, step.reason, step.response_headers, body, step=step, chunks=chunks)
 
+    def _telemetry(self, endpoint: TelemetryEndpoint, content_type: str | None) -> Answer:
+        with self._lock:
+            self.telemetry_answers += 1
+        reply = reply_for(endpoint, content_type)
+        headers = (*reply.headers(), (TELEMETRY_HEADER, endpoint.service))
+        return Answer(reply.status, reply.reason, headers, reply.body, telemetry=endpoint.service)
+
     def _missed(
         self,
         method: str,
@@ -121,7 +148,8 @@ class ReplayEngine:
         fingerprint: str,
         canonical: dict[str, Any],
     ) -> Answer:
-        report = explain_miss(method, url, fingerprint, canonical, self._candidates())
+        unserved = {s.step for s in self.matcher.unused()}  # closest first, unserved among equals
+        report = explain_miss(method, url, fingerprint, canonical, self._candidates(), unserved=unserved)
         with self._lock:
             self.misses.append(report)
         status, headers, body = miss_response(provider.value if provider else None, report)
@@ -132,6 +160,16 @@ class ReplayEngine:
             if self._canonicals is None:
                 self._canonicals = [(s, self._recorded_canonical(s)) for s in self.steps]
             return self._canonicals
+
+
+def is_telemetry_step(step: StepRecord) -> bool:
+    """A recorded telemetry upload: so marked, or (recorded before the kind existed)
+    sent to an endpoint of the telemetry table."""
+    if step.kind == "telemetry":
+        return True
+    parts = urlsplit(step.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return is_telemetry(parts.netloc, path, step.method)
 
 
 def split_chunks(body: bytes, layout: Sequence[tuple[float, int]]) -> tuple[tuple[float, bytes], ...]:

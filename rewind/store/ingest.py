@@ -8,6 +8,7 @@ returned step to ``SessionWriter.add_step``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rewind.canon.fingerprint import fingerprint
@@ -22,7 +23,8 @@ from rewind.canon.providers import (
 )
 from rewind.canon.redact import RedactionPolicy, redact_exchange
 from rewind.canon.redactor import Redactor
-from rewind.core.exchange import Exchange, header
+from rewind.canon.telemetry import is_telemetry
+from rewind.core.exchange import CLIENT_STOPPED_READING, Exchange, header
 from rewind.store.journal import chain_key
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
@@ -42,11 +44,21 @@ def exchange_to_step(
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
     usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
-    meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
+    meaning = response_meaning(provider, red.status, content_type, red.response_body)
+    if red.error is not None and not _complete_anyway(red.error, meaning):
+        meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
+    elif red.error is not None:
+        red = replace(red, error=None)  # the client read the whole stream, then hung up
     step = _step(red, provider, writer, session_id, {**usage, **_read(meaning, provider, red)})
     if classify is not None:
         step.tag = classify(step, meaning)  # a plain attribute: no copy of the whole record
     return step
+
+
+def _complete_anyway(error: str, meaning: Meaning) -> bool:
+    """A client that stopped reading a stream that had ended, by its provider's format
+    (a finish reason), lost nothing: the exchange did not fail."""
+    return error.startswith(CLIENT_STOPPED_READING) and meaning.finish_reason is not None
 
 
 def _read(meaning: Meaning, provider: Provider | None, red: Exchange) -> dict[str, Any]:
@@ -66,7 +78,7 @@ def _step(
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,
-        kind="llm" if is_llm_call(provider, red.path) else "http",
+        kind=step_kind(red, provider),
         method=red.method, url=red.url, started_at=round(red.started_at, 6),
         fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
                                 provider),
@@ -79,6 +91,13 @@ def _step(
         latency_ms=_ms(red.latency_ms), ttft_ms=_ms(_ttft(red)), streamed=red.streamed,
         chunks=_chunks(red), **read,
     )
+
+
+def step_kind(red: Exchange, provider: Provider | None) -> str:
+    """``telemetry`` for a tracing or analytics upload, ``llm`` for a model call, else ``http``."""
+    if is_telemetry(red.host, red.path, red.method):
+        return "telemetry"
+    return "llm" if is_llm_call(provider, red.path) else "http"
 
 
 def _redacted(ex: Exchange, redaction: Redactor | RedactionPolicy) -> Exchange:

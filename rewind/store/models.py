@@ -61,7 +61,7 @@ class StepRecord:
 
     session_id: str
     step: int  # from 1, in the order the proxy received requests
-    kind: str  # "llm" | "http"
+    kind: str  # "llm" | "http" | "telemetry" (an observability upload, answered generically in replay)
     method: str
     url: str  # logical URL, redacted
     started_at: float

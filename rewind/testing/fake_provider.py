@@ -8,6 +8,9 @@ official SDKs to parse every response:
 - Gemini ``POST /v1beta/models/{model}:generateContent`` and
   ``:streamGenerateContent`` (:mod:`rewind.testing.fake_gemini`);
 - plain tool endpoints under ``/tools/`` (:mod:`rewind.testing.fake_tools`);
+- telemetry sinks: ``POST /v1/traces/ingest`` (openai-agents' trace export) answers
+  ``204 No Content`` as OpenAI does, and LangSmith's ``POST /runs/batch`` and
+  ``/runs/multipart`` answer ``202 {}`` (route ``api.smith.langchain.com`` here);
 - ``GET /_fake/stats`` (``{"requests": n, "by_path": {...}}``) and ``POST /_fake/reset``,
   which are not counted as requests;
 - ``GET /_fake/big?bytes=N[&sse=1]``: a JSON body (or an SSE stream) of about N bytes,
@@ -187,12 +190,22 @@ def route(request: FakeRequest, context: FakeContext) -> Reply:
     """The reply to a recorded request, by path."""
     if request.path.startswith(fake_tools.PREFIX):
         return fake_tools.handle(request)
+    if request.method == "POST" and request.path in TELEMETRY_SINKS:
+        return TELEMETRY_SINKS[request.path]
     fmt = chat_format(request.path)
     if fmt is None:
         return JsonReply(404, {"error": {"message": f"Invalid URL ({request.method} {request.path})"}})
     if request.method != "POST":
         return fmt.error(405, f"Method {request.method} not allowed on {request.path}")
     return serve_chat(fmt, request, context)
+
+
+# What the real services answer a trace upload; the body of a 204 is never sent.
+TELEMETRY_SINKS: dict[str, Reply] = {
+    "/v1/traces/ingest": JsonReply(204, None),
+    "/runs/batch": JsonReply(202, {}),
+    "/runs/multipart": JsonReply(202, {}),
+}
 
 
 def chat_format(path: str) -> ChatFormat | None:
@@ -236,6 +249,9 @@ def _shut(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+NO_BODY_STATUSES = (204, 304)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -302,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(reply)
 
     def _send_json(self, reply: JsonReply) -> None:
+        if reply.status in NO_BODY_STATUSES:
+            self._head(reply.status, dict(reply.headers))
+            return
         body = json.dumps(reply.payload).encode()
         headers = dict(reply.headers)
         headers.setdefault("content-type", "application/json")

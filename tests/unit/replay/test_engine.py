@@ -84,3 +84,63 @@ def test_old_fingerprint_versions_are_recomputed() -> None:
 def test_split_chunks_keeps_any_tail() -> None:
     assert split_chunks(b"abcdef", [(1.0, 2)]) == ((1.0, b"ab"), (1.0, b"cdef"))
     assert split_chunks(b"", []) == ()
+
+
+INGEST = "https://api.openai.com/v1/traces/ingest"
+TRACE_HEADERS = (("content-type", "application/json"), ("openai-beta", "traces=v1"))
+
+
+def _trace(trace_id: str) -> bytes:
+    return json.dumps({"data": [{"object": "trace", "id": trace_id}]}).encode()
+
+
+def _with_trace_step(trace_id: str, kind: str = "telemetry") -> ReplayEngine:
+    """A recording of one LLM call, then one trace upload answered 204."""
+    engine, blobs = _engine("hi")
+    blobs["req2"], blobs["resp2"] = _trace(trace_id), b""
+    fp = fingerprint("POST", INGEST, TRACE_HEADERS, _trace(trace_id), Provider.OPENAI)
+    upload = make_step(2, fp, kind=kind, url=INGEST, status=204, provider="openai")
+    return ReplayEngine([*engine.steps, upload], blobs, RedactionPolicy())
+
+
+def test_a_telemetry_upload_with_a_new_body_gets_the_generic_success() -> None:
+    engine = _with_trace_step("trace_recorded")
+    answer = engine.decide(Incoming("POST", INGEST, TRACE_HEADERS, _trace("trace_new")))
+    assert (answer.status, answer.body, answer.miss, answer.telemetry) == (204, b"", None, "openai-traces")
+    assert ("x-rewind-telemetry", "openai-traces") in answer.headers
+    assert engine.misses == [] and engine.telemetry_answers == 1
+
+
+def test_an_identical_upload_gets_the_generic_success_too() -> None:
+    engine = _with_trace_step("trace_1")
+    answer = engine.decide(Incoming("POST", INGEST, TRACE_HEADERS, _trace("trace_1")))
+    assert answer.step is None and answer.telemetry == "openai-traces" and answer.status == 204
+
+
+def test_recorded_uploads_are_never_unused_nor_counted() -> None:
+    engine = _with_trace_step("trace_1")
+    assert _ask(engine, "hi").body == b"answer 1"
+    assert engine.matcher.unused() == [] and len(engine.matcher.recorded) == 1
+    assert [s.step for s in engine.telemetry_steps] == [2]
+
+
+def test_uploads_recorded_before_the_telemetry_kind_are_recognized_by_url() -> None:
+    engine = _with_trace_step("trace_1", kind="http")
+    assert engine.matcher.unused() == [engine.matcher.recorded[0]]
+    assert [s.step for s in engine.telemetry_steps] == [2]
+
+
+def test_uploads_with_no_recording_at_all_are_answered_per_service() -> None:
+    engine, _ = _engine("hi")
+    otlp = engine.decide(Incoming("POST", "http://localhost:4318/v1/traces", (), b"\x0a\x00"))
+    langfuse = engine.decide(
+        Incoming("POST", "https://cloud.langfuse.com/api/public/ingestion", (), b'{"batch": []}')
+    )
+    assert (otlp.status, otlp.body, langfuse.status) == (200, b"", 207)
+    assert engine.misses == [] and engine.telemetry_answers == 2
+
+
+def test_a_look_alike_of_an_upload_is_still_a_miss() -> None:
+    engine, _ = _engine("hi")
+    answer = engine.decide(Incoming("GET", INGEST, (), b""))
+    assert answer.miss is not None and answer.telemetry is None

@@ -135,3 +135,23 @@ def test_requests_to_one_endpoint_are_delta_coded(writer: SessionWriter, home: H
     assert refs[b.request_sha].data_length * 4 < refs[a.request_sha].data_length
     _, _, blobs = Store(home).load(writer.session_id)
     assert blobs[b.request_sha] == second.request_body
+
+
+def _stream(*events: bytes) -> dict[str, Any]:
+    body = b"".join(events)
+    return {"response_headers": (("content-type", "text/event-stream"),), "response_body": body,
+            "chunks": (Chunk(1.0, body),)}
+
+
+@pytest.mark.parametrize(("finished", "error_kept"), [(True, False), (False, True)])
+def test_a_client_that_stopped_reading_failed_only_if_the_stream_was_cut_off(
+    writer: SessionWriter, finished: bool, error_kept: bool
+) -> None:
+    from rewind.core.exchange import CLIENT_STOPPED_READING
+
+    last = b',"finish_reason":"stop"' if finished else b""
+    events = (b'data: {"choices":[{"index":0,"delta":{"content":"hi"}' + last + b"}]}\n\n",)
+    error = f"{CLIENT_STOPPED_READING}: Client disconnected."
+    step = exchange_to_step(make_exchange(error=error, **_stream(*events)), writer, "s1", POLICY)
+    assert (step.error == error) is error_kept and step.status == 200
+    assert (step.finish_reason == "stop") is finished
