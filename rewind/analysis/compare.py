@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from rewind.analysis.align import Pair, Status, StepView, align
 from rewind.analysis.cause import Bisection, bisect
 from rewind.canon.conversation import conversation
-from rewind.canon.fingerprint import canonical_request, describe_parts
+from rewind.canon.fingerprint import FINGERPRINT_VERSION, canonical_request, describe_parts, fingerprint
 from rewind.canon.meaning import Meaning, response_meaning
 from rewind.canon.providers import Provider
 from rewind.core.exchange import header
@@ -53,6 +53,7 @@ __all__ = [
 MAX_DETAILED = 200  # changed pairs whose fields ``compare`` works out; the rest are counted
 CONTEXT_LINES = 2  # unchanged lines around each change in a text diff
 
+CURRENT = f"v{FINGERPRINT_VERSION}:"  # the prefix of fingerprints computed today
 Fetch = Callable[[list["StepKey"]], Mapping["StepKey", "StepDetail"]]
 
 
@@ -68,15 +69,24 @@ class Run:
         self._details: dict[int, StepDetail] = {}
         self._meanings: dict[int, Meaning] = {}
         self._parts: dict[int, dict[str, Any]] = {}
-        self.load([r.step for r in rows if r.meaning is None])
+        stale = [r for r in rows if not r.fingerprint.startswith(CURRENT)]
+        self.load([r.step for r in rows if r.meaning is None] + [r.step for r in stale])
+        self._current = {r.step: self._refingerprint(r) for r in stale}
         self.views = [self._view(r) for r in rows]
         self._own = {id(v) for v in self.views}
 
     def _view(self, r: CompareRow) -> StepView:
         meaning = r.meaning if r.meaning is not None else self.meaning_of(r.step).digest()
+        fingerprint = self._current.get(r.step, r.fingerprint)
         return StepView(
-            r.step, r.kind, r.method, r.endpoint, r.fingerprint, meaning, r.model, r.response_model
+            r.step, r.kind, r.method, r.endpoint, fingerprint, meaning, r.model, r.response_model
         )
+
+    def _refingerprint(self, r: CompareRow) -> str:
+        """A step recorded under an older fingerprint version, under the current one (so
+        that a v1 session compares with a v2 one), from its stored request."""
+        d = self.detail(r.step)
+        return fingerprint(r.method, d.url, d.request_headers, d.request_body, _provider(d.provider))
 
     def owns(self, view: StepView) -> bool:
         return id(view) in self._own

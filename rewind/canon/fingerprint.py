@@ -1,12 +1,14 @@
-"""Fingerprint v1: a pure, versioned function of a redacted request.
+"""Fingerprints (v2; v1 still computable): a pure, versioned function of a redacted request.
 
 The contract, with every normalisation and a worked example, is ``docs/fingerprint.md``;
-changing what goes into the canonical form is a format change and needs a version 2.
+changing what goes into the canonical form is a format change and needs a new version.
+A session stores the version it was recorded under; replay re-fingerprints an older
+session's requests from their stored bodies under the current version.
 
-    canonical_request(method, url, headers, body, provider)
-        {"v": 1, "method", "host", "path", "query": [[k, v], ...] sorted, secrets dropped,
+    canonical_request(method, url, headers, body, provider, version=2)
+        {"v": 2, "method", "host", "path", "query": [[k, v], ...] sorted, secrets dropped,
          "content_type", "body": normalised JSON value | {"sha256": hex} | null}
-    fingerprint_of(canonical)  ->  "v1:" + sha256(RFC 8785 bytes of canonical)
+    fingerprint_of(canonical)  ->  "v2:" + sha256(RFC 8785 bytes of canonical)
     describe_parts(canonical)  ->  named parts (endpoint, model, system, messages, tools,
                                    parameters, body) for explaining a replay miss
 
@@ -36,7 +38,7 @@ __all__ = [
     "parse_version",
 ]
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FINGERPRINT = re.compile(r"v([1-9][0-9]*):[0-9a-f]+")
 # Part of the v1 contract (docs/fingerprint.md): the parameters v1 drops, whatever else
@@ -45,18 +47,20 @@ V1_DROPPED_QUERY_PARAMS = frozenset({"key", "api_key", "access_token"})
 
 
 def canonical_request(
-    method: str, url: str, headers: Headers, body: bytes, provider: Provider | None
+    method: str, url: str, headers: Headers, body: bytes, provider: Provider | None,
+    version: int = FINGERPRINT_VERSION,
 ) -> dict[str, Any]:
-    """The v1 canonical form of a request (``provider`` is accepted but v1 is shape-based)."""
+    """The canonical form of a request under fingerprint ``version`` (``provider`` is
+    accepted but the forms are shape-based)."""
     parts = urlsplit(url)
     return {
-        "v": FINGERPRINT_VERSION,
+        "v": version,
         "method": method.upper(),
         "host": _host(parts),
         "path": parts.path or "/",
         "query": _query(parts.query),
         "content_type": _media_type(header(headers, "content-type")),
-        "body": canonical_body(body),
+        "body": canonical_body(body, version),
     }
 
 
@@ -87,7 +91,7 @@ def _media_type(content_type: str | None) -> str | None:
     return media or None
 
 
-def canonical_body(body: bytes) -> Any:
+def canonical_body(body: bytes, version: int = FINGERPRINT_VERSION) -> Any:
     """The normalised JSON value, ``None`` when empty, else ``{"sha256": hex}`` of the bytes.
 
     JSON that RFC 8785 cannot represent (integers beyond 2**53, lone surrogates) and JSON
@@ -96,7 +100,7 @@ def canonical_body(body: bytes) -> Any:
     if not body:
         return None
     try:
-        value = normalise_body(load_json(body))
+        value = normalise_body(load_json(body), version)
         if representable(value):
             return value
     except (ValueError, RecursionError):
@@ -105,14 +109,18 @@ def canonical_body(body: bytes) -> Any:
 
 
 def fingerprint_of(canonical: dict[str, Any]) -> str:
-    """``v1:`` and the sha256 of the RFC 8785 serialisation of a canonical request."""
+    """``v<version>:`` and the sha256 of the RFC 8785 serialisation of a canonical request
+    (its version is its ``"v"``)."""
     digest = hashlib.sha256(canonical_json(canonical)).hexdigest()
-    return f"v{FINGERPRINT_VERSION}:{digest}"
+    return f"v{canonical.get('v', FINGERPRINT_VERSION)}:{digest}"
 
 
-def fingerprint(method: str, url: str, headers: Headers, body: bytes, provider: Provider | None) -> str:
-    """The v1 fingerprint of a (redacted) request."""
-    return fingerprint_of(canonical_request(method, url, headers, body, provider))
+def fingerprint(
+    method: str, url: str, headers: Headers, body: bytes, provider: Provider | None,
+    version: int = FINGERPRINT_VERSION,
+) -> str:
+    """The fingerprint of a (redacted) request, by default under the current version."""
+    return fingerprint_of(canonical_request(method, url, headers, body, provider, version))
 
 
 def parse_version(fp: str) -> int:

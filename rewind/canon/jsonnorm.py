@@ -1,7 +1,7 @@
-"""Fingerprint v1 normalisation of a JSON request body: what varies between runs is evened out.
+"""Fingerprint normalisation of a JSON request body: what varies between runs is evened out.
 
 Applied to every JSON object body whatever the provider, and only where the shapes
-occur (the full contract is ``docs/fingerprint.md``):
+occur (the full contract is ``docs/fingerprint.md``). Version 1:
 
 - top-level volatile keys are dropped: ``VOLATILE_KEYS``;
 - tool-call ids are replaced by ``tool_call_<n>``, numbered by first appearance
@@ -9,7 +9,19 @@ occur (the full contract is ``docs/fingerprint.md``):
   different calls stay different;
 - tool lists are sorted by tool name (then by content), so their order does not count.
 
-Pure: the value passed in is never modified.
+Version 2 also evens out what providers issue and agents echo back, and what
+frameworks randomise:
+
+- top-level ``V2_VOLATILE_KEYS`` (``previous_response_id``, ``prompt_cache_key``,
+  ``conversation``) are dropped;
+- Responses API input items: their ``id`` (``msg_…``, ``rs_…``, ``fc_…``, and the id an
+  ``item_reference`` points to) becomes ``item_<n>`` by first appearance, and reasoning
+  items lose ``encrypted_content``;
+- Anthropic ``cache_control`` markers (wherever a framework puts them), thinking-block
+  ``signature`` and redacted-thinking ``data``, and Gemini ``thoughtSignature`` are dropped.
+
+What the model sees (roles, content, tool calls and outputs, order) stays. Pure: the
+value passed in is never modified.
 """
 
 from __future__ import annotations
@@ -21,12 +33,17 @@ from typing import Any
 
 from rewind.canon.jsonget import dicts as _dicts
 
-__all__ = ["TOOL_ID_PREFIX", "VOLATILE_KEYS", "load_json", "normalise_body"]
+__all__ = [
+    "ITEM_ID_PREFIX", "TOOL_ID_PREFIX", "V2_VOLATILE_KEYS", "VOLATILE_KEYS", "load_json", "normalise_body",
+]
 
 VOLATILE_KEYS = frozenset(
     {"user", "safety_identifier", "metadata", "stream_options", "request_id", "idempotency_key"}
 )
 TOOL_ID_PREFIX = "tool_call_"
+V2_VOLATILE_KEYS = frozenset({"previous_response_id", "prompt_cache_key", "conversation"})
+ITEM_ID_PREFIX = "item_"
+_V2_DROPPED_ANYWHERE = frozenset({"cache_control", "thoughtSignature", "thought_signature"})
 
 
 def load_json(data: bytes) -> Any:
@@ -38,14 +55,48 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def normalise_body(value: Any) -> Any:
-    """The v1 normal form of a parsed JSON body (non-objects are returned as they are)."""
+def normalise_body(value: Any, version: int = 2) -> Any:
+    """The normal form of a parsed JSON body under fingerprint ``version`` (non-objects
+    are returned as they are)."""
     if not isinstance(value, dict):
         return value
-    body = {k: copy.deepcopy(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    dropped = VOLATILE_KEYS | V2_VOLATILE_KEYS if version >= 2 else VOLATILE_KEYS
+    body = {k: copy.deepcopy(v) for k, v in value.items() if k not in dropped}
+    if version >= 2:
+        _drop_provider_marks(body)
+        _renumber_item_ids(body)
     _sort_tools(body)
     _renumber_tool_ids(body)
     return body
+
+
+# --- v2: provider-issued marks and item ids ----------------------------------------------
+
+
+def _drop_provider_marks(value: Any) -> None:
+    """Remove cache markers and signatures wherever they are (in place, on a copy)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in _V2_DROPPED_ANYWHERE & item.keys():
+                del item[key]
+            if item.get("type") == "thinking":
+                item.pop("signature", None)
+            elif item.get("type") == "redacted_thinking":
+                item.pop("data", None)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _renumber_item_ids(body: dict[str, Any]) -> None:
+    """Responses API input items: ``id`` by first appearance; no encrypted reasoning."""
+    ids = _Ids(prefix=ITEM_ID_PREFIX)
+    for item in _dicts(body.get("input")):
+        ids.swap(item, "id")
+        if item.get("type") == "reasoning":
+            item.pop("encrypted_content", None)
 
 
 # --- tool lists -------------------------------------------------------------------
@@ -89,12 +140,13 @@ def _stable_text(value: Any) -> str:
 @dataclass
 class _Ids:
     tokens: dict[str, str] = field(default_factory=dict)
+    prefix: str = TOOL_ID_PREFIX
 
     def swap(self, holder: dict[str, Any], key: str) -> None:
         """Replace ``holder[key]``, a string id, by its token."""
         value = holder.get(key)
         if isinstance(value, str):
-            token = f"{TOOL_ID_PREFIX}{len(self.tokens) + 1}"
+            token = f"{self.prefix}{len(self.tokens) + 1}"
             holder[key] = self.tokens.setdefault(value, token)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rewind.analysis.tags import step_tag
+from rewind.canon.fingerprint import FINGERPRINT_VERSION
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
 from rewind.capture.ca import ensure_ca
@@ -118,6 +119,7 @@ def session_start(req: RecordRequest, redactor: Redactor) -> SessionStart:
         parent_id=req.parent_id,
         upstreams={k: redactor.redact_text(v) for k, v in req.upstreams.items()},
         routes={k: redactor.redact_text(v) for k, v in req.routes.items()},
+        fingerprint_version=FINGERPRINT_VERSION,
         pid=os.getpid(),
     )
 

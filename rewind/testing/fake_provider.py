@@ -4,6 +4,8 @@ One HTTP/1.1 server (keep-alive, stdlib only) answers, faithfully enough for the
 official SDKs to parse every response:
 
 - OpenAI ``POST /v1/chat/completions`` (:mod:`rewind.testing.fake_openai`);
+- OpenAI ``POST /v1/responses`` and ``GET``/``DELETE /v1/responses/{id}``
+  (:mod:`rewind.testing.fake_responses`);
 - Anthropic ``POST /v1/messages`` (:mod:`rewind.testing.fake_anthropic`);
 - Gemini ``POST /v1beta/models/{model}:generateContent`` and
   ``:streamGenerateContent`` (:mod:`rewind.testing.fake_gemini`);
@@ -43,7 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from rewind.testing import fake_anthropic, fake_gemini, fake_openai, fake_tools
+from rewind.testing import fake_anthropic, fake_gemini, fake_openai, fake_responses, fake_tools
 from rewind.testing.fake_common import (
     ChatFormat,
     DropReply,
@@ -192,6 +194,8 @@ def route(request: FakeRequest, context: FakeContext) -> Reply:
         return fake_tools.handle(request)
     if request.method == "POST" and request.path in TELEMETRY_SINKS:
         return TELEMETRY_SINKS[request.path]
+    if fake_responses.handles(request.path):
+        return fake_responses.serve(request, context)
     fmt = chat_format(request.path)
     if fmt is None:
         return JsonReply(404, {"error": {"message": f"Invalid URL ({request.method} {request.path})"}})

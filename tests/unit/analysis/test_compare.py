@@ -37,12 +37,14 @@ class Store:
         self.fetched.append(keys)
         return {k: self.details[k] for k in keys}
 
-    def run(self, sid: str, calls: list[tuple[bytes, bytes]], *, keep_meaning: bool = True) -> Run:
+    def run(
+        self, sid: str, calls: list[tuple[bytes, bytes]], *, keep_meaning: bool = True, version: int = 2
+    ) -> Run:
         rows = []
         for n, (req, resp) in enumerate(calls, 1):
             self.details[(sid, n)] = StepDetail(sid, n, URL, "openai", 200, None, HEADERS, HEADERS, req, resp)
             meaning = response_meaning(Provider.OPENAI, 200, "application/json", resp).digest()
-            fp = fingerprint_of(canonical_request("POST", URL, HEADERS, req, Provider.OPENAI))
+            fp = fingerprint_of(canonical_request("POST", URL, HEADERS, req, Provider.OPENAI, version))
             endpoint = "POST api.openai.com/v1/chat/completions"
             rows.append(
                 CompareRow(n, "llm", "POST", endpoint, fp, meaning if keep_meaning else None, "gpt-4o", None)
@@ -70,6 +72,14 @@ def test_old_steps_without_a_meaning_get_one_from_their_body() -> None:
     a = store.run("a", [(request("S", "q"), response("r", "1"))], keep_meaning=False)
     b = store.run("b", [(request("S", "q"), response("r", "2"))])
     assert compare(a, b).identical
+
+
+def test_a_session_recorded_under_fingerprint_v1_compares_with_a_v2_one() -> None:
+    store = Store()
+    calls = [(request("S", "q1"), response("r1")), (request("S", "q2"), response("r2"))]
+    old, new = store.run("a", calls, version=1), store.run("b", calls)
+    assert all(v.fingerprint.startswith("v2:") for v in old.views)
+    assert compare(old, new).identical
 
 
 def test_changed_system_prompt_gives_a_text_diff_and_the_cause() -> None:

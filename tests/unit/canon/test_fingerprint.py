@@ -66,7 +66,7 @@ def test_canonical_request_shape() -> None:
         Provider.OPENAI,
     )
     assert got == {
-        "v": 1,
+        "v": 2,
         "method": "POST",
         "host": "api.openai.com",
         "path": "/v1/chat/completions",
@@ -125,7 +125,7 @@ def test_body_forms() -> None:
 def test_json_that_rfc8785_rejects_is_hashed_as_bytes(body: bytes) -> None:
     canonical = canon(body)
     assert canonical["body"] == {"sha256": hashlib.sha256(body).hexdigest()}
-    assert fingerprint_of(canonical).startswith("v1:")
+    assert fingerprint_of(canonical).startswith("v2:")
 
 
 def test_floats_and_equal_numbers_share_a_form() -> None:
@@ -150,15 +150,17 @@ def test_endpoint_counts() -> None:
     assert fp(body, url=URL + "?api-version=1") != fp(body)
 
 
-def test_fingerprint_format_and_known_value() -> None:
-    canonical = canon(b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}')
+@pytest.mark.parametrize("version", [1, 2])
+def test_fingerprint_format_and_known_value(version: int) -> None:
+    body = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}'
+    canonical = canonical_request("post", URL, JSON_HEADERS, body, None, version)
     expected = (
         b'{"body":{"messages":[{"content":"Hi","role":"user"}],"model":"gpt-4o-mini"},'
         b'"content_type":"application/json","host":"api.openai.com","method":"POST",'
-        b'"path":"/v1/chat/completions","query":[],"v":1}'
+        b'"path":"/v1/chat/completions","query":[],"v":%d}' % version
     )
-    assert fingerprint_of(canonical) == "v1:" + hashlib.sha256(expected).hexdigest()
-    assert FINGERPRINT_VERSION == 1
+    assert fingerprint_of(canonical) == f"v{version}:" + hashlib.sha256(expected).hexdigest()
+    assert FINGERPRINT_VERSION == 2
 
 
 def test_canonical_request_is_pure() -> None:
@@ -476,3 +478,65 @@ def test_worked_example_in_docs_is_what_the_code_computes() -> None:
     canonical = canonical_request(method, url, headers, body.encode(), None)
     assert rfc8785.dumps(canonical).decode() == _fenced(doc, "canonical")
     assert fingerprint_of(canonical) == _fenced(doc, "fingerprint")
+
+
+# --- version 2 --------------------------------------------------------------------------
+
+RESPONSES = "https://api.openai.com/v1/responses"
+
+
+def responses_body(run: str, answer: str = "It is 18C.") -> bytes:
+    """A Responses API request as an agent sends it on its second turn of one run."""
+    return json.dumps({
+        "model": "gpt-4.1", "previous_response_id": f"resp_{run}",
+        "prompt_cache_key": f"agents-sdk:run:{run}",
+        "input": [
+            {"type": "message", "id": f"msg_{run}a", "role": "user", "content": "Weather in Paris?"},
+            {"type": "reasoning", "id": f"rs_{run}", "summary": [], "encrypted_content": f"gAAA{run}"},
+            {"type": "function_call", "id": f"fc_{run}", "call_id": f"call_{run}", "name": "get_weather",
+             "arguments": "{\"city\":\"Paris\"}"},
+            {"type": "function_call_output", "call_id": f"call_{run}", "output": answer},
+            {"type": "item_reference", "id": f"msg_{run}a"},
+        ],
+    }).encode()
+
+
+def v(body: bytes, url: str = RESPONSES, version: int = 2) -> str:
+    return fingerprint("POST", url, JSON_HEADERS, body, None, version)
+
+
+def test_v2_two_live_runs_of_a_responses_agent_fingerprint_the_same() -> None:
+    assert v(responses_body("r1")) == v(responses_body("r2"))
+    assert v(responses_body("r1"), version=1) != v(responses_body("r2"), version=1)  # why v2 exists
+    assert v(responses_body("r1")) != v(responses_body("r1", answer="It is 25C."))  # content counts
+
+
+def test_v2_item_references_stay_tied_to_their_items() -> None:
+    body = json.loads(responses_body("r1"))
+    body["input"][-1]["id"] = "rs_r1"  # now it points at the reasoning item, not the message
+    assert v(json.dumps(body).encode()) != v(responses_body("r1"))
+
+
+def test_v2_drops_anthropic_cache_markers_and_thinking_signatures() -> None:
+    def anthropic(marked: bool, signature: str) -> bytes:
+        block = {"type": "text", "text": "Long system prompt."}
+        if marked:
+            block["cache_control"] = {"type": "ephemeral"}
+        thinking = {"type": "thinking", "thinking": "Let me look.", "signature": signature}
+        return json.dumps({"model": "claude-sonnet-4-5", "system": [block], "messages": [
+            {"role": "user", "content": "Hi"}, {"role": "assistant", "content": [thinking]}]}).encode()
+
+    url = "https://api.anthropic.com/v1/messages"
+    assert v(anthropic(True, "EqQBCkYI")) == v(anthropic(False, "ErUBCkYI"), url=RESPONSES)
+    assert v(anthropic(True, "a"), url) == v(anthropic(False, "b"), url)
+    assert v(anthropic(True, "a"), url, 1) != v(anthropic(False, "a"), url, 1)
+
+
+def test_v2_drops_gemini_thought_signatures() -> None:
+    def gemini(signature: str) -> bytes:
+        call = {"name": "get_weather", "args": {"city": "Paris"}}
+        part = {"functionCall": call, "thoughtSignature": signature}
+        return json.dumps({"contents": [{"role": "model", "parts": [part]}]}).encode()
+
+    url = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    assert v(gemini("CiIBVKhc7q"), url) == v(gemini("CiIBVKhc9z"), url)

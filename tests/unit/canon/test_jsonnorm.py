@@ -13,7 +13,9 @@ from rewind.canon.jsonnorm import VOLATILE_KEYS, load_json, normalise_body, tool
 
 def test_public_api() -> None:
     assert sorted(jsonnorm.__all__) == [
+        "ITEM_ID_PREFIX",
         "TOOL_ID_PREFIX",
+        "V2_VOLATILE_KEYS",
         "VOLATILE_KEYS",
         "load_json",
         "normalise_body",

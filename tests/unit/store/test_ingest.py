@@ -55,7 +55,7 @@ def test_llm_call_is_described(writer: SessionWriter) -> None:
         writer.session_id, 1, "llm", "openai")
     assert (step.model, step.input_tokens, step.output_tokens) == ("gpt-4o-mini", 11, 3)
     assert (step.status, step.latency_ms, step.ttft_ms, step.streamed) == (200, 55.0, 40.0, False)
-    assert step.chunks is None and step.fingerprint.startswith("v1:")
+    assert step.chunks is None and step.fingerprint.startswith("v2:")
 
 
 def test_secrets_are_redacted_before_anything_is_stored(
