@@ -155,11 +155,12 @@ class FakeProvider:
             return {"requests": len(self._requests), "by_path": dict(by_path)}
 
     def reset(self) -> None:
-        """Forget the requests received so far and the prompt cache."""
+        """Forget the requests received so far, the prompt cache and stored responses."""
         with self._lock:
             self._requests.clear()
         with self.context.lock:
             self.context.cached_prefixes.clear()
+        fake_responses.store_of(self.context).clear()
 
     def handle(self, request: FakeRequest) -> Reply:
         """Record ``request`` (unless it is a control request) and build the reply."""

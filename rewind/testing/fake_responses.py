@@ -89,6 +89,13 @@ class ResponseStore:
         with self.lock:
             return response_id in self.histories
 
+    def clear(self) -> None:
+        """Forget every stored response."""
+        with self.lock:
+            self.responses.clear()
+            self.histories.clear()
+            self.items.clear()
+
     def history(self, response_id: str | None) -> list[JsonObject]:
         """The items of response ``response_id``'s conversation (none for None or unknown)."""
         with self.lock:

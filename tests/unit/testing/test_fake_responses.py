@@ -423,3 +423,14 @@ def test_store_forgets_what_it_deletes() -> None:
     store.remember({"id": "resp_1"}, [{"id": "msg_1", "type": "message"}])
     assert store.has("resp_1") and store.item("msg_1") and store.history("resp_1")
     assert store.forget("resp_1") and not store.has("resp_1") and not store.forget("resp_1")
+
+
+def test_reset_forgets_stored_responses() -> None:
+    from rewind.testing.fake_provider import FakeProvider
+    from rewind.testing.fake_responses import store_of
+
+    with FakeProvider() as fake:
+        store = store_of(fake.context)
+        store.histories["resp_x"] = []
+        fake.reset()
+        assert not store.has("resp_x")
