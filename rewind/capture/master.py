@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,21 +20,16 @@ from rewind.capture.lean import import_lean_addons
 
 import_lean_addons()
 
-from mitmproxy import exceptions, http, options, tls  # noqa: E402
+from mitmproxy import options  # noqa: E402
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig  # noqa: E402
 from mitmproxy.master import Master  # noqa: E402
 
+from rewind.capture.http2 import PreferHttp2, RefuseUnnegotiatedHttp2  # noqa: E402
 from rewind.capture.wiring import LOOPBACK, Listener, Wiring  # noqa: E402
 from rewind.errors import CaptureError  # noqa: E402
 
 START_TIMEOUT_S = 15.0
 PORT_HINT = "another program listens on that port: choose another --port, or 0 for any free one"
-H2 = b"h2"
-H2_REFUSED = (
-    "rewind: a client spoke HTTP/2 without negotiating it (cleartext h2c with prior "
-    "knowledge), which Rewind cannot record; that connection was closed and nothing was "
-    "recorded. Use https:// (HTTP/2 over TLS works) or let the client speak HTTP/1.1."
-)
 
 
 @dataclass(frozen=True)
@@ -71,50 +65,6 @@ def configure(opts: options.Options, spec: ProxySpec) -> Wiring:
         upstream_cert=False,
     )
     return wiring
-
-
-class PreferHttp2:
-    """Addon after ``TlsConfig``: a TLS client that offers HTTP/2 gets it, as from the
-    providers' own servers, unless an upstream connection already chose a protocol.
-
-    mitmproxy picks the client's first offer, and httpx with ``http1=False`` offers
-    ``http/1.1, h2`` yet speaks HTTP/2 whatever is chosen: its connection preface then
-    reached the HTTP/1 parser as a ``PRI`` request. The upstream side still offers the
-    client's list, so it speaks whatever the server supports.
-    """
-
-    def tls_start_client(self, data: tls.TlsData) -> None:
-        app_data = data.ssl_conn.get_app_data() if data.ssl_conn is not None else None
-        if isinstance(app_data, dict) and wants_h2(app_data, data.context.client.alpn_offers):
-            app_data["client_alpn"] = H2
-
-
-def wants_h2(app_data: dict[str, Any], offers: Sequence[bytes]) -> bool:
-    """True when nothing fixed the protocol yet, HTTP/2 is enabled and the client offers it."""
-    undecided = app_data.get("client_alpn") is None and app_data.get("server_alpn") is None
-    return undecided and bool(app_data.get("http2")) and H2 in offers
-
-
-class RefuseUnnegotiatedHttp2:
-    """Addon before ours: HTTP/2 spoken over a connection that negotiated HTTP/1 (h2c with
-    prior knowledge) arrives as a ``PRI * HTTP/2.0`` request. It is closed, said once on
-    stderr, and never reaches the recorder or the replay addon."""
-
-    def __init__(self) -> None:
-        self._said = False
-
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if not is_h2_preface(flow.request):
-            return
-        if not self._said:
-            self._said = True
-            print(H2_REFUSED, file=sys.stderr, flush=True)
-        flow.kill()
-        raise exceptions.AddonHalt
-
-
-def is_h2_preface(request: http.Request) -> bool:
-    return request.method == "PRI" and request.http_version == "HTTP/2.0"
 
 
 class ProxyThread:

@@ -18,6 +18,7 @@ from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy import server_hooks
 
 from rewind.canon.redactor import Redactor
+from rewind.capture.http2 import PreferHttp2, RefuseUnnegotiatedHttp2
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.sink import BackgroundSink
@@ -49,7 +50,9 @@ class MitmdumpRecorder:
     def __init__(self) -> None:
         self.router = Router({})
         self.recorder = Recorder(self._submit, on_request=self._learn)
-        self.addons = [self.recorder, self.router]
+        # As in `rewind record`: h2 for clients that offer it, unnegotiated h2c refused
+        # before the recorder sees it (script addons run after mitmdump's TlsConfig).
+        self.addons = [RefuseUnnegotiatedHttp2(), PreferHttp2(), self.recorder, self.router]
         self.tally = Tally()
         self._sink: BackgroundSink | None = None
         self._redactor: Redactor | None = None
@@ -122,6 +125,7 @@ class MitmdumpReplay:
     def __init__(self) -> None:
         self.inner: ReplayAddon | None = None
         self.playback: PlaybackThread | None = None
+        self.addons = [RefuseUnnegotiatedHttp2(), PreferHttp2()]  # as in `rewind replay`
 
     def load(self, loader: Loader) -> None:
         loader.add_option("rewind_home", str, "", "Rewind store (default $REWIND_HOME or ~/.rewind).")

@@ -398,3 +398,35 @@ def test_base_url_user_info_reaches_the_upstream_as_basic_auth_and_never_the_sto
     assert seen == [basic, "Bearer agent-own"]  # the agent's own header wins
     stored = all_stored_bytes(rw.home)
     assert password.encode() not in stored and basic.split()[1].encode() not in stored
+
+
+def test_mitmdump_recorder_gives_http2_to_a_client_that_offers_it(
+    rw: Rewind, fake: FakeProvider, tmp_path: Path
+) -> None:
+    route = f"rewind_route=nowhere.invalid={fake.url}"
+    proc, port = mitmdump(rw, "record.py", tmp_path / "mitm", "rewind_name=h2", route)
+    url = "https://nowhere.invalid/tools/weather?city=Oslo"
+    try:
+        wait_for(lambda: '"city": "Oslo"' in curl_via(port, url, "-k", "--http2").stdout)
+        chosen = alpn_through(port, ["http/1.1", "h2"])  # httpx's order with http2=True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert chosen == "h2" and "Session recorded:" in err, err
+    steps = rw.json("inspect", "h2")["steps"]
+    assert steps and all(s["url"] == url and s["status"] == 200 for s in steps)
+
+
+def alpn_through(port: int, offers: list[str]) -> str | None:
+    """CONNECT through the proxy on ``port``, then TLS offering ``offers``: the protocol chosen."""
+    import socket
+    import ssl
+
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.sendall(b"CONNECT nowhere.invalid:443 HTTP/1.1\r\nHost: nowhere.invalid:443\r\n\r\n")
+    assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_alpn_protocols(offers)
+    with context.wrap_socket(raw, server_hostname="nowhere.invalid") as tls:
+        return tls.selected_alpn_protocol()

@@ -6,11 +6,10 @@ import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from rewind.capture.master import ProxySpec, ProxyThread, wants_h2
+from rewind.capture.master import ProxySpec, ProxyThread
 from rewind.capture.recorder import Recorder
 from rewind.capture.wiring import LOOPBACK, Listener, Wiring
 from rewind.core.exchange import Exchange
@@ -37,23 +36,6 @@ def proxy(
         yield thread.start()
     finally:
         thread.stop()
-
-
-@pytest.mark.parametrize(
-    ("app_data", "offers", "expected"),
-    [
-        ({"client_alpn": None, "server_alpn": None, "http2": True}, [b"http/1.1", b"h2"], True),
-        ({"client_alpn": None, "server_alpn": None, "http2": True}, [b"http/1.1"], False),
-        ({"client_alpn": None, "server_alpn": None, "http2": False}, [b"http/1.1", b"h2"], False),
-        ({"client_alpn": b"http/1.1", "server_alpn": None, "http2": True}, [b"h2"], False),
-        ({"client_alpn": None, "server_alpn": b"http/1.1", "http2": True}, [b"h2"], False),
-        ({"client_alpn": None, "server_alpn": b"", "http2": True}, [b"h2"], False),
-    ],
-)
-def test_wants_h2_only_when_nothing_chose_a_protocol_yet(
-    app_data: dict[str, Any], offers: list[bytes], expected: bool
-) -> None:
-    assert wants_h2(app_data, offers) is expected
 
 
 def tunnel_alpn(port: int, offers: list[str]) -> str | None:
