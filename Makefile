@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CLIENTS := .venv-clients
+FRAMEWORKS := .venv-frameworks
 NODE_CLIENT := tests/clients/node
 
-.PHONY: install clients demo test compat unit lint bench clean
+.PHONY: install clients frameworks demo test compat unit lint bench clean
 
 install: $(BIN)/rewind
 
@@ -17,6 +18,15 @@ $(BIN)/rewind: pyproject.toml
 
 # Client SDKs run in their own environments, as users' agents do.
 clients: $(CLIENTS)/.done $(NODE_CLIENT)/node_modules/.done
+
+# Agent frameworks for the framework examples (tests/frameworks), in their own venv.
+frameworks: $(FRAMEWORKS)/.done
+
+$(FRAMEWORKS)/.done: tests/frameworks/requirements.txt
+	$(PYTHON) -m venv $(FRAMEWORKS)
+	$(FRAMEWORKS)/bin/pip install -q --upgrade pip
+	$(FRAMEWORKS)/bin/pip install -q -r tests/frameworks/requirements.txt
+	@touch $@
 
 $(CLIENTS)/.done: tests/clients/requirements.txt
 	$(PYTHON) -m venv $(CLIENTS)
@@ -31,7 +41,7 @@ $(NODE_CLIENT)/node_modules/.done: $(NODE_CLIENT)/package.json
 demo: install
 	@bash scripts/demo.sh
 
-test: install clients
+test: install clients frameworks
 	$(BIN)/ruff check rewind addons tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 -q tests
@@ -68,4 +78,4 @@ bench: install clients
 	$(BIN)/python bench/stats.py
 
 clean:
-	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(NODE_CLIENT)/node_modules
+	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 REWIND_BIN = REPO / ".venv" / "bin" / "rewind"
 CLIENTS_DIR = REPO / "tests" / "clients"
 CLIENTS_PYTHON = REPO / ".venv-clients" / "bin" / "python"
+FRAMEWORKS_PYTHON = REPO / ".venv-frameworks" / "bin" / "python"
 NODE_DIR = CLIENTS_DIR / "node"
 GO_DIR = CLIENTS_DIR / "go"
 
@@ -140,6 +141,14 @@ def clients_python() -> Path:
     if not CLIENTS_PYTHON.exists():
         pytest.skip(f"{CLIENTS_PYTHON} is missing: run `make clients` to install the client SDKs")
     return CLIENTS_PYTHON
+
+
+@pytest.fixture(scope="session")
+def frameworks_python() -> Path:
+    """The Python of ``.venv-frameworks`` (openai-agents, pydantic-ai, langchain, litellm)."""
+    if not FRAMEWORKS_PYTHON.exists():
+        pytest.skip(f"{FRAMEWORKS_PYTHON} is missing: run `make frameworks` to install them")
+    return FRAMEWORKS_PYTHON
 
 
 @pytest.fixture(scope="session")
