@@ -64,6 +64,7 @@ class Run:
     """One session's steps as the analyses see them, and their details when asked."""
 
     def __init__(self, info: SessionInfo, rows: Sequence[CompareRow], fetch: Fetch) -> None:
+        rows = [r for r in rows if r.kind != "telemetry"]  # uploads of traces: not the run
         self.info = info
         self._fetch = fetch
         self._details: dict[int, StepDetail] = {}

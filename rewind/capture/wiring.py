@@ -10,8 +10,9 @@ the regular proxy named by ``HTTPS_PROXY``/``HTTP_PROXY``.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -98,16 +99,69 @@ class Wiring:
         }
 
 
-def agent_env(base: Mapping[str, str], wiring: Wiring, bundle: Path) -> dict[str, str]:
-    """The environment an agent runs with: proxy, CA trust and base-URL variables set."""
+class BaseUrls(StrEnum):
+    """When the agent gets the providers' base-URL variables (``--base-urls``).
+
+    Setting ``OPENAI_BASE_URL`` changes what some frameworks send: langchain-openai and
+    litellm stop asking for streamed usage, openai-agents drops ``prompt_cache_key``. So
+    ``auto`` sets a provider's variable only where it is needed: when the user set it
+    already (its value becomes the listener's upstream), or when the command runs
+    JavaScript (Node's fetch ignores proxy variables). Everything else reaches the
+    providers through ``HTTPS_PROXY`` with Rewind's CA, as it would without Rewind."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+# Commands whose HTTP clients ignore HTTPS_PROXY, so base URLs are how they are reached.
+JS_RUNTIMES = frozenset({"node", "nodejs", "npx", "npm", "pnpm", "yarn", "tsx", "ts-node", "bun", "deno"})
+
+
+def agent_env(
+    base: Mapping[str, str], wiring: Wiring, bundle: Path,
+    command: Sequence[str] = (), policy: BaseUrls = BaseUrls.AUTO,
+) -> dict[str, str]:
+    """The environment an agent runs with: proxy and CA trust variables, and the base-URL
+    variables that ``policy`` calls for."""
     env = dict(base)
     proxy_url = f"http://{LOOPBACK}:{wiring.proxy_port}"
     env.update({name: proxy_url for name in PROXY_VARIABLES})
     env.update({"NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY})
     env.update({name: str(bundle) for name in CA_VARIABLES})
-    env.update(wiring.base_urls())
+    env.update(chosen_base_urls(wiring.base_urls(), base, command, policy))
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def chosen_base_urls(
+    listeners: Mapping[str, str], base: Mapping[str, str], command: Sequence[str], policy: BaseUrls
+) -> dict[str, str]:
+    """Base-URL variable -> listener URL, for the variables ``policy`` sets."""
+    if policy is BaseUrls.ALWAYS or (policy is BaseUrls.AUTO and runs_javascript(command)):
+        return dict(listeners)
+    if policy is BaseUrls.NEVER:
+        return {}
+    return {name: url for name, url in listeners.items() if base.get(name)}
+
+
+def runs_javascript(command: Sequence[str]) -> bool:
+    """Whether ``command`` starts a JavaScript runtime (directly, or a script whose
+    ``#!`` line names one)."""
+    if not command:
+        return False
+    if Path(command[0]).name in JS_RUNTIMES:
+        return True
+    return any(runtime in _shebang(command[0]).split("/")[-1].split() for runtime in JS_RUNTIMES)
+
+
+def _shebang(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return ""
+    return first[2:].decode("utf-8", "replace").strip() if first.startswith(b"#!") else ""
 
 
 def parse_routes(specs: tuple[str, ...] | list[str]) -> dict[str, str]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import click
 
-from rewind.capture.wiring import parse_routes, upstreams_from_env
+from rewind.capture.wiring import BaseUrls, parse_routes, upstreams_from_env
 from rewind.cli.app import App
 from rewind.cli.run import RecordOutcome, RecordRequest, record
 
 ROUTE_HELP = "Send HOST's traffic to URL while recording it as HOST (repeatable)."
 REDACT_HELP = "Regular expression to redact from bodies, e.g. PII (repeatable)."
+BASE_URLS_HELP = (
+    "Which provider base-URL variables the agent gets: auto (those you set, or all when "
+    "CMD runs Node, whose fetch ignores HTTPS_PROXY), always, never."
+)
 
 
 @click.command(
@@ -21,6 +26,10 @@ REDACT_HELP = "Regular expression to redact from bodies, e.g. PII (repeatable)."
 @click.option("--name", help="A name to refer to the session by.")
 @click.option("--route", "routes", multiple=True, metavar="HOST=URL", help=ROUTE_HELP)
 @click.option("--redact", multiple=True, metavar="REGEX", help=REDACT_HELP)
+@click.option(
+    "--base-urls", type=click.Choice([p.value for p in BaseUrls]), default=BaseUrls.AUTO.value,
+    show_default=True, help=BASE_URLS_HELP,
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 @click.pass_context
@@ -30,6 +39,7 @@ def record_command(
     name: str | None,
     routes: tuple[str, ...],
     redact: tuple[str, ...],
+    base_urls: str,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD and record every HTTP(S) call it makes.
@@ -38,12 +48,13 @@ def record_command(
     Example:
       rewind record --name nightly -- python agent.py --task 3
 
-    The agent gets HTTPS_PROXY/HTTP_PROXY, CA trust variables and OPENAI_BASE_URL,
-    ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL pointing at Rewind's local
-    listeners. API keys and auth headers are redacted before anything is written.
-    Exits with CMD's exit code.
+    The agent gets HTTPS_PROXY/HTTP_PROXY and CA trust variables. OPENAI_BASE_URL,
+    ANTHROPIC_BASE_URL and GOOGLE_GEMINI_BASE_URL point at Rewind's local listeners
+    where you set them yourself, or when CMD runs Node (--base-urls auto): setting them
+    otherwise would change what some frameworks send. API keys and auth headers are
+    redacted before anything is written. Exits with CMD's exit code.
     """
-    req = request_from_options(command, name, routes, redact)
+    req = replace(request_from_options(command, name, routes, redact), base_urls=BaseUrls(base_urls))
     ctx.exit(report(record(app.home, req)))
 
 

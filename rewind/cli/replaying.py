@@ -19,6 +19,7 @@ from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
 from rewind.cli.render import visible
 from rewind.cli.run import RecordRequest, load_redactor, record, running_proxy
+from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ReplayError
 from rewind.replay.addon import ReplayAddon
 from rewind.replay.engine import ReplayEngine
@@ -100,8 +101,8 @@ def _run(
     command: tuple[str, ...],
     cwd: str,
 ) -> tuple[CommandResult, str | None]:
-    environ = _with_placeholder_keys(req.environ)
-    upstreams = info.upstreams or upstreams_from_env(environ)
+    upstreams = info.upstreams or upstreams_from_env(req.environ)
+    environ = _with_recorded_base_urls(_with_placeholder_keys(req.environ), upstreams)
     routes = dict(info.routes if req.routes is None else req.routes)
     if req.on_miss is OnMiss.LIVE:
         live = RecordRequest(
@@ -121,7 +122,18 @@ def _run(
     ca, _ = ensure_ca(home.ca_dir, dict(environ))
     with running_proxy(home, tuple(listeners_for(upstreams)), [addon, Router({})]) as wiring:
         addon.ports.bind(wiring.listener_ports)
-        return run_command(command, agent_env(environ, wiring, ca.bundle), cwd), None
+        return run_command(command, agent_env(environ, wiring, ca.bundle, command), cwd), None
+
+
+def _with_recorded_base_urls(environ: Mapping[str, str], upstreams: Mapping[str, str]) -> dict[str, str]:
+    """The environment with each provider's base-URL variable present when the session was
+    recorded with one (its upstream is not the public endpoint), so that ``agent_env``
+    points the agent at the listeners the recording used; the value is replaced there."""
+    env = dict(environ)
+    for provider, (variable, public) in PROVIDER_ENDPOINTS.items():
+        if upstreams.get(provider, public) != public and not env.get(variable):
+            env[variable] = upstreams[provider]
+    return env
 
 
 def _with_placeholder_keys(environ: Mapping[str, str]) -> dict[str, str]:

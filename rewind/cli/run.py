@@ -27,7 +27,7 @@ from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.sink import BackgroundSink
-from rewind.capture.wiring import Listener, Wiring, agent_env, listeners_for, upstream_auth
+from rewind.capture.wiring import BaseUrls, Listener, Wiring, agent_env, listeners_for, upstream_auth
 from rewind.core.exchange import Exchange
 from rewind.store.home import Home, ensure_home
 from rewind.store.ids import new_session_id
@@ -52,6 +52,7 @@ class RecordRequest:
     mode: str = "record"
     parent_id: str | None = None
     listen_port: int = 0  # the regular proxy's port; 0: any free one
+    base_urls: BaseUrls = BaseUrls.AUTO  # which base-URL variables the agent gets
 
 
 @dataclass
@@ -171,7 +172,7 @@ def record(
     result = None
     try:
         ports.bind(wiring.listener_ports)
-        result = body(wiring, agent_env(req.environ, wiring, ca.bundle))
+        result = body(wiring, agent_env(req.environ, wiring, ca.bundle, req.command, req.base_urls))
     finally:
         proxy.stop()
         failures = sink.close()

@@ -85,7 +85,7 @@ def recorded_calls(rw: Rewind, name: str) -> set[int]:
 def kill_mid_run(rw: Rewind, fake: FakeProvider, name: str, log: Path) -> None:
     """Start a recording, SIGKILL rewind at a random moment, let the agent fail out."""
     proc = rw.popen(
-        "record", "--name", name, "--route", f"api.openai.com={fake.url}", "--",
+        "record", "--name", name, "--base-urls", "always", "--route", f"api.openai.com={fake.url}", "--",
         PYTHON, "-c", HAMMER_AGENT, str(log), str(THREADS),
         start_new_session=True,
     )

@@ -9,12 +9,13 @@ openai-agents runs on its defaults: the Responses API, tracing on (the trace goe
 Besides record and offline replay, the tests check that recording does not change what the
 agent sends: the fake's view of a run under ``rewind record`` is compared with a run behind
 a plain mitmdump that only reroutes ``api.openai.com`` (the baseline "without Rewind": the
-same proxy environment, nothing of Rewind's). Under Rewind the agent's OPENAI_BASE_URL is
-a loopback listener, never ``https://api.openai.com/v1``; openai-agents adds its generated
+same proxy environment, nothing of Rewind's). openai-agents adds its generated
 ``prompt_cache_key`` only when the client's base URL is the official one
 (``agents/models/openai_client_utils.py`` ``is_official_openai_client``, used by
-``OpenAIResponsesModel._supports_default_prompt_cache_key``), so with OPENAI_BASE_URL
-unset its requests lose that field under Rewind.
+``OpenAIResponsesModel._supports_default_prompt_cache_key``): with OPENAI_BASE_URL at a
+loopback listener (``rewind record --base-urls always``) its requests lose that field, so
+by default (``--base-urls auto``) Rewind leaves an unset OPENAI_BASE_URL unset and the
+agent reaches api.openai.com through Rewind's HTTPS proxy, as it would without Rewind.
 """
 
 from __future__ import annotations
@@ -46,11 +47,6 @@ TRACES_URL = "https://api.openai.com/v1/traces/ingest"
 OFFLINE = {"OPENAI_API_KEY": ""}
 # Issued by the provider or the SDK afresh on every run; their presence still counts.
 VOLATILE = {"id", "call_id", "tool_call_id", "previous_response_id", "prompt_cache_key"}
-# Why bisect does not call two openai-agents runs identical: every trace upload carries
-# fresh trace/span ids and times, so the telemetry steps' fingerprints differ, and
-# ``Bisection.identical`` (rewind/analysis/cause.py) asks every pair for Status.SAME,
-# telemetry included, though no response differs (no first divergence, all matched).
-TRACE_NOT_IDENTICAL = "bisect counts the telemetry step's changing request against identical"
 # A plain mitmproxy addon: api.openai.com goes to the fake, nothing is recorded.
 ROUTER = """
 def request(flow):
@@ -59,12 +55,14 @@ def request(flow):
 """
 
 
-def record(rw: Rewind, fake: FakeProvider, python: Path, framework: str, *, base_url: bool = True) -> str:
+def record(
+    rw: Rewind, fake: FakeProvider, python: Path, framework: str, *options: str, base_url: bool = True
+) -> str:
     """``rewind record`` the agent (against the fake as OPENAI_BASE_URL, or with it unset)."""
     env = {"OPENAI_BASE_URL": f"{fake.url}/v1"} if base_url else {}
     route = f"api.openai.com={fake.url}"
     agent = [str(python), str(AGENTS[framework])]
-    result = rw.record("--name", framework, "--route", route, "--", *agent, **env)
+    result = rw.record("--name", framework, "--route", route, *options, "--", *agent, **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert ANSWER in result.stdout, result.stdout
     return result.stdout
@@ -171,9 +169,7 @@ def test_two_live_recordings_fingerprint_the_same(
     newest, older = (s["id"] for s in rw.json("list"))
     bisection = rw.json("bisect", older, newest)
     assert bisection["first_divergence"] is None and bisection["matched"] == bisection["total"]
-    if framework == "openai-agents" and not bisection["identical"]:
-        pytest.xfail(TRACE_NOT_IDENTICAL)
-    assert bisection["identical"], bisection
+    assert bisection["identical"], bisection  # trace uploads (fresh ids each run) do not count
 
 
 @pytest.mark.parametrize("framework", AGENTS)
@@ -195,8 +191,9 @@ def test_recording_sends_what_the_agent_sends_with_a_base_url(
 def test_recording_against_the_public_endpoint(
     rw: Rewind, fake: FakeProvider, frameworks_python: Path, framework: str, tmp_path: Path
 ) -> None:
-    """OPENAI_BASE_URL unset: without Rewind the agent talks to https://api.openai.com/v1;
-    under Rewind to the loopback listener that Rewind puts in OPENAI_BASE_URL."""
+    """OPENAI_BASE_URL unset: without Rewind the agent talks to https://api.openai.com/v1,
+    and under ``rewind record`` too (through its HTTPS proxy); only ``--base-urls always``
+    (a loopback listener in OPENAI_BASE_URL) changes what openai-agents sends."""
     with plain_proxy(tmp_path, fake) as proxy_env:
         run_plain(rw, frameworks_python, framework, proxy_env)
     plain = llm_bodies(fake)
@@ -205,11 +202,14 @@ def test_recording_against_the_public_endpoint(
     recorded = llm_bodies(fake)
     urls = {s["url"] for s in steps_of(rw, framework, "llm")}
     assert urls == {f"https://api.openai.com{LLM_PATHS[framework]}"}
+    assert recorded == plain and len(plain) == 2
     if framework == "pydantic-ai":
-        assert recorded == plain and len(plain) == 2
         return
     # openai-agents: the generated prompt_cache_key is sent to the official endpoint only.
     assert all(body["prompt_cache_key"] == "<volatile>" for body in plain), plain
-    assert not any("prompt_cache_key" in body for body in recorded), recorded
+    fake.reset()
+    record(rw, fake, frameworks_python, framework, "--base-urls", "always", base_url=False)
+    forced = llm_bodies(fake)
+    assert not any("prompt_cache_key" in body for body in forced), forced
     without_key = [{k: v for k, v in body.items() if k != "prompt_cache_key"} for body in plain]
-    assert recorded == without_key
+    assert forced == without_key

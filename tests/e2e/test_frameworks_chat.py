@@ -6,10 +6,11 @@
 ``.venv-frameworks`` under ``rewind record`` against the fake provider, replay offline
 with identical output, and fingerprint the same across two live runs.
 
-The last tests compare what the fake receives from an agent that talks to api.openai.com
-through Rewind's HTTPS proxy (OPENAI_BASE_URL unset, as without Rewind) with what it
-receives under plain ``rewind record``, which points OPENAI_BASE_URL at a local listener.
-Both frameworks decide from the base URL whether to ask for streamed token usage:
+The last tests compare what the fake receives from an agent under plain ``rewind record``
+(OPENAI_BASE_URL left unset, as without Rewind: ``--base-urls auto`` sends the agent to
+api.openai.com through Rewind's HTTPS proxy) with what it receives under ``--base-urls
+always``, which points OPENAI_BASE_URL at a local listener. Both frameworks decide from
+the base URL whether to ask for streamed token usage, which is why ``auto`` is the default:
 
 - langchain-openai (``BaseChatOpenAI.validate_environment``) turns ``stream_usage`` on
   only when no base URL is configured and ``"OPENAI_BASE_URL" not in os.environ``;
@@ -99,14 +100,14 @@ def test_two_live_recordings_fingerprint_the_same(
 def proxied_and_listener(
     rw: Rewind, fake: FakeProvider, command: list[str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str, str]:
-    """The request bodies and output of ``command`` talking to api.openai.com, first
-    through HTTPS_PROXY with OPENAI_BASE_URL removed (what it sends without Rewind), then
-    through the OPENAI_BASE_URL listener that ``rewind record`` sets."""
+    """The request bodies and output of ``command`` talking to api.openai.com, first as
+    plain ``rewind record`` runs it (through HTTPS_PROXY, OPENAI_BASE_URL unset: what it
+    sends without Rewind), then through the listener that ``--base-urls always`` sets."""
     route = ["--route", f"api.openai.com={fake.url}"]
-    proxied = rw.record("--name", "proxied", *route, "--", "env", "-u", "OPENAI_BASE_URL", *command)
+    proxied = rw.record("--name", "proxied", *route, "--", *command)
     assert proxied.returncode == 0 and FINAL in proxied.stdout, proxied.stdout + proxied.stderr
     start = fake.request_count
-    listener = rw.record("--name", "listener", *route, "--", *command)
+    listener = rw.record("--name", "listener", "--base-urls", "always", *route, "--", *command)
     assert listener.returncode == 0 and FINAL in listener.stdout, listener.stdout + listener.stderr
     return bodies(fake)[:start], bodies(fake, start), proxied.stdout, listener.stdout
 

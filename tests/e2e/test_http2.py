@@ -128,7 +128,7 @@ def test_cleartext_http2_is_refused_loudly_and_not_recorded(
 ) -> None:
     """h2c with prior knowledge (an h2-only client on the plain-HTTP provider listener)."""
     agent = f'exec {clients_python} {H2_AGENT} --sections plain --base-url "$OPENAI_BASE_URL"'
-    result = rw.record("--name", "h2c", "--", "sh", "-c", agent)
+    result = rw.record("--name", "h2c", "--base-urls", "always", "--", "sh", "-c", agent)
     assert "HTTP/2" in result.stderr and "spoke HTTP/2 without negotiating it" in result.stderr
     assert rw.json("inspect", "h2c")["steps"] == []
     assert fake.request_count == 0

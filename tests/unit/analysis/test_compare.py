@@ -117,3 +117,14 @@ def test_inserted_and_deleted_steps_keep_later_steps_matched() -> None:
 def test_text_diff_has_no_file_headers() -> None:
     assert text_diff("a\nb\n", "a\nc\n") == ["@@ -1,2 +1,2 @@", " a", "-b", "+c"]
     assert MAX_DETAILED > 0
+
+
+def test_telemetry_uploads_are_not_part_of_the_comparison() -> None:
+    store = Store()
+    calls = [(request("S", "q1"), response("r1"))]
+    a, b = store.run("a", calls), store.run("b", calls)
+    trace = CompareRow(2, "telemetry", "POST", "POST api.openai.com/v1/traces/ingest", "v2:" + "1" * 64,
+                       "m1:x", None, None)
+    with_trace = Run(b.info, [*(CompareRow(v.step, v.kind, v.method, v.endpoint, v.fingerprint, v.meaning,
+                                           v.model, v.reported_model) for v in b.views), trace], store.fetch)
+    assert compare(a, with_trace).identical and len(with_trace.views) == 1

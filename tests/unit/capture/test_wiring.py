@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 
 from rewind.capture.wiring import (
+    BaseUrls,
     Listener,
     Wiring,
     agent_env,
     listeners_for,
     parse_routes,
+    runs_javascript,
     upstreams_from_env,
 )
 from rewind.errors import ConfigError
@@ -33,13 +35,48 @@ def test_listener_keeps_path_on_the_client_side() -> None:
 def test_agent_env_points_everything_at_the_proxy(tmp_path: Path) -> None:
     listeners = tuple(listeners_for(upstreams_from_env({})))
     wiring = Wiring(9000, {"openai": 9001, "anthropic": 9002, "gemini": 9003}, listeners)
-    env = agent_env({"PATH": "/bin", "OPENAI_BASE_URL": "x"}, wiring, tmp_path / "b.pem")
+    env = agent_env({"PATH": "/bin", "OPENAI_BASE_URL": "x"}, wiring, tmp_path / "b.pem",
+                    policy=BaseUrls.ALWAYS)
     assert env["HTTPS_PROXY"] == env["http_proxy"] == "http://127.0.0.1:9000"
     assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:9001/v1"
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9002"
     assert env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9003"
     assert env["NODE_EXTRA_CA_CERTS"] == env["SSL_CERT_FILE"] == str(tmp_path / "b.pem")
     assert "127.0.0.1" in env["NO_PROXY"] and env["PATH"] == "/bin"
+
+
+def _wired() -> Wiring:
+    listeners = tuple(listeners_for(upstreams_from_env({})))
+    return Wiring(9000, {"openai": 9001, "anthropic": 9002, "gemini": 9003}, listeners)
+
+
+def test_auto_sets_only_the_base_urls_the_user_set(tmp_path: Path) -> None:
+    env = agent_env({"OPENAI_BASE_URL": "https://gw.example/v1"}, _wired(), tmp_path / "b.pem",
+                    ("python", "agent.py"))
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:9001/v1"
+    assert "ANTHROPIC_BASE_URL" not in env and "GOOGLE_GEMINI_BASE_URL" not in env
+    assert env["HTTPS_PROXY"] == "http://127.0.0.1:9000"  # the rest goes through the proxy
+
+
+@pytest.mark.parametrize(
+    "command", [("node", "agent.mjs"), ("/usr/bin/npx", "tsx", "a.ts"), ("bun", "run", "x")]
+)
+def test_auto_sets_every_base_url_for_javascript(tmp_path: Path, command: tuple[str, ...]) -> None:
+    env = agent_env({}, _wired(), tmp_path / "b.pem", command)
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9002" and "OPENAI_BASE_URL" in env
+
+
+def test_a_script_whose_shebang_names_node_runs_javascript(tmp_path: Path) -> None:
+    script = tmp_path / "agent"
+    script.write_text("#!/usr/bin/env node\nconsole.log(1)\n")
+    assert runs_javascript((str(script),)) and not runs_javascript(("python", str(script)))
+    assert not runs_javascript((str(tmp_path / "missing"),)) and not runs_javascript(())
+
+
+def test_never_sets_no_base_url(tmp_path: Path) -> None:
+    env = agent_env({"OPENAI_BASE_URL": "https://gw.example/v1"}, _wired(), tmp_path / "b.pem",
+                    ("node", "a.js"), BaseUrls.NEVER)
+    assert env["OPENAI_BASE_URL"] == "https://gw.example/v1"  # the user's, untouched
 
 
 def test_routes_parse_and_reject_garbage() -> None:
