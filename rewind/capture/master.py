@@ -105,6 +105,7 @@ class ProxyThread:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(_quiet_on_cancel)
         opts = options.Options()
         master = Master(opts)
         server = proxyserver.Proxyserver()
@@ -130,6 +131,14 @@ class ProxyThread:
             if failed:
                 raise CaptureError(f"cannot listen: {failed[0]}")
             await asyncio.sleep(0.005)
+
+
+def _quiet_on_cancel(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Loop errors as asyncio reports them, except a callback cancelled at shutdown: with a
+    client connection still open, Python 3.11 logs a ``CancelledError`` traceback from
+    ``StreamReaderProtocol.connection_made`` (CPython gh-113538) though nothing is wrong."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
 
 
 def free_ports(count: int) -> list[int]:

@@ -71,3 +71,20 @@ def test_unnegotiated_http2_is_refused_loudly_and_never_recorded(
     assert recorded == [] and fake_provider.request_count == 0
     err = capsys.readouterr().err
     assert err.count("spoke HTTP/2 without negotiating it") == 1, err
+
+
+def test_a_callback_cancelled_at_shutdown_is_not_logged_but_other_errors_are(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from rewind.capture.master import _quiet_on_cancel
+
+    loop = asyncio.new_event_loop()
+    try:
+        _quiet_on_cancel(loop, {"message": "cb", "exception": asyncio.CancelledError()})
+        assert caplog.records == []
+        _quiet_on_cancel(loop, {"message": "boom", "exception": RuntimeError("x")})
+    finally:
+        loop.close()
+    assert [r.getMessage() for r in caplog.records] == ["boom"]
