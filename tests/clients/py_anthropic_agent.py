@@ -99,14 +99,19 @@ def tool_round_trip(client: anthropic.Anthropic, args: Namespace) -> None:
 
 
 def stream_tool(client: anthropic.Anthropic, args: Namespace) -> None:
-    with client.messages.stream(
-        model=MODEL,
-        max_tokens=MAX_TOKENS,
-        messages=[user(prompt(WEATHER_PROMPT, args))],
-        tools=TOOLS,
-    ) as events:
-        call = tool_use_of(events.get_final_message())
+    """The whole tool round trip streamed: the tool call arrives as input_json_delta events,
+    and the answer to its result streams back too."""
+    messages: list[Any] = [user(prompt(WEATHER_PROMPT, args))]
+    with client.messages.stream(model=MODEL, max_tokens=MAX_TOKENS, messages=messages, tools=TOOLS) as events:
+        first = events.get_final_message()
+    call = tool_use_of(first)
     print(f"stream tool call: {call.name} {show(call.input)}", flush=True)
+    messages.append({"role": "assistant", "content": first.content})
+    block = {"type": "tool_result", "tool_use_id": call.id, "content": json.dumps(get_weather(**call.input))}
+    messages.append(user([block]))
+    with client.messages.stream(model=MODEL, max_tokens=MAX_TOKENS, messages=messages, tools=TOOLS) as events:
+        answer = "".join(events.text_stream)
+    print(f"stream final: {answer}", flush=True)
 
 
 def describe(error: BaseException) -> str:
