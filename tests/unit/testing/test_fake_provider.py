@@ -308,6 +308,7 @@ tool result: {"city": "Paris", "forecast": "sunny", "temp_c": 21}
 final: According to the tool, city: Paris, forecast: sunny, temp_c: 21.
 final usage: input=13 output=10 cache_read=0 cache_write=0
 stream tool call: get_weather {"city": "Paris"}
+stream final: According to the tool, city: Paris, forecast: sunny, temp_c: 21.
 """
 PY_GEMINI = """\
 plain: This is a fake answer to: Say hello to Rewind.
