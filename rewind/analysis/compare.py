@@ -31,7 +31,7 @@ from rewind.analysis.cause import Bisection, bisect
 from rewind.canon.conversation import conversation
 from rewind.canon.fingerprint import FINGERPRINT_VERSION, canonical_request, describe_parts, fingerprint
 from rewind.canon.meaning import Meaning, response_meaning
-from rewind.canon.providers import Provider
+from rewind.canon.providers import provider_named
 from rewind.core.exchange import header
 from rewind.store.models import SessionInfo
 
@@ -87,7 +87,7 @@ class Run:
         """A step recorded under an older fingerprint version, under the current one (so
         that a v1 session compares with a v2 one), from its stored request."""
         d = self.detail(r.step)
-        return fingerprint(r.method, d.url, d.request_headers, d.request_body, _provider(d.provider))
+        return fingerprint(r.method, d.url, d.request_headers, d.request_body, provider_named(d.provider))
 
     def owns(self, view: StepView) -> bool:
         return id(view) in self._own
@@ -109,7 +109,7 @@ class Run:
             d = self.detail(step)
             content_type = header(d.response_headers, "content-type")
             self._meanings[step] = response_meaning(
-                _provider(d.provider), d.status, content_type, d.response_body, d.error
+                provider_named(d.provider), d.status, content_type, d.response_body, d.error
             )
         return self._meanings[step]
 
@@ -118,7 +118,7 @@ class Run:
         if view.step not in self._parts:
             d = self.detail(view.step)
             canonical = canonical_request(
-                view.method, d.url, d.request_headers, d.request_body, _provider(d.provider)
+                view.method, d.url, d.request_headers, d.request_body, provider_named(d.provider)
             )
             self._parts[view.step] = describe_parts(canonical)
         return self._parts[view.step]
@@ -127,7 +127,7 @@ class Run:
         """The non-system turns of the step's request, one ``[role] text`` line per line."""
         d = self.detail(view.step)
         path = view.endpoint.partition("/")[2]
-        turns = conversation(_provider(d.provider), "/" + path, d.request_body)
+        turns = conversation(provider_named(d.provider), "/" + path, d.request_body)
         lines: list[str] = []
         for turn in (t for t in turns if t.role != "system"):
             label = f"[{turn.role}{' ' + turn.name if turn.name else ''}]"
@@ -137,11 +137,6 @@ class Run:
         return lines or _json_lines(self.parts(view).get("messages"))
 
 
-def _provider(name: str | None) -> Provider | None:
-    try:
-        return Provider(name) if name else None
-    except ValueError:
-        return None
 
 
 # --- what differs in a pair ----------------------------------------------------------------

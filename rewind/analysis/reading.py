@@ -36,7 +36,8 @@ from rewind.analysis.stats import steps_cost as summarize_steps_cost
 from rewind.analysis.tags import step_tag
 from rewind.canon.conversation import Message, conversation
 from rewind.canon.meaning import Meaning, response_meaning
-from rewind.canon.providers import Provider, Usage
+from rewind.canon.providers import Usage, provider_named
+from rewind.core.exchange import header
 from rewind.store.models import StepRecord
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "answer_message",
     "last_llm_step",
     "meaning_of",
-    "provider_of",
     "received",
     "session_cost",
     "step_cost",
@@ -101,12 +101,6 @@ class Received:
         }
 
 
-def provider_of(step: StepRecord) -> Provider | None:
-    """The step's provider as a ``Provider``; ``None`` for plain HTTP or an unknown name."""
-    known = {p.value for p in Provider}
-    return Provider(step.provider) if step.provider in known else None
-
-
 def tag_of(step: StepRecord) -> str | None:
     """The step's failure tag: as recorded, else derived from the index's fields."""
     return step.tag or step_tag(step)
@@ -157,13 +151,10 @@ def session_cost(table: PriceTable, steps: Sequence[StepRecord]) -> SessionCost:
     cost = summarize_steps_cost(steps, table)
     return SessionCost(cost.usd, cost.unpriced_calls, sum(1 for s in steps if s.kind == "llm"))
 
-def _content_type(step: StepRecord) -> str | None:
-    return next((v for k, v in step.response_headers if k.lower() == "content-type"), None)
-
-
 def meaning_of(step: StepRecord, response_body: bytes) -> Meaning:
     """What the step's recorded response means (never raises)."""
-    return response_meaning(provider_of(step), step.status, _content_type(step), response_body, step.error)
+    provider, content_type = provider_named(step.provider), header(step.response_headers, "content-type")
+    return response_meaning(provider, step.status, content_type, response_body, step.error)
 
 
 def received(step: StepRecord, response_body: bytes, table: PriceTable) -> Received:
@@ -183,7 +174,8 @@ def received(step: StepRecord, response_body: bytes, table: PriceTable) -> Recei
 
 def last_llm_step(steps: Sequence[StepRecord]) -> StepRecord | None:
     """The session's last LLM call of a provider Rewind reads, if any."""
-    return next((s for s in reversed(steps) if s.kind == "llm" and provider_of(s) is not None), None)
+    readable = (s for s in reversed(steps) if s.kind == "llm" and provider_named(s.provider) is not None)
+    return next(readable, None)
 
 
 def answer_message(meaning: Meaning) -> Message | None:
@@ -197,6 +189,6 @@ def answer_message(meaning: Meaning) -> Message | None:
 def transcript(step: StepRecord, request_body: bytes, meaning: Meaning) -> list[Message]:
     """The conversation the model saw at ``step``, then the step's own answer (its
     response's ``meaning``) when it gave one."""
-    messages = conversation(provider_of(step), urlsplit(step.url).path, request_body)
+    messages = conversation(provider_named(step.provider), urlsplit(step.url).path, request_body)
     answer = answer_message(meaning)
     return messages + ([answer] if answer is not None else [])

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rewind.analysis.pricing import PriceTable, cost_of_totals
-from rewind.analysis.tags import StepFacts, Tag, failure_tag, session_failed
+from rewind.analysis.tags import StepFacts, Tag, failure_tag, session_failed, step_tag
 from rewind.canon.providers import Usage
 from rewind.store.models import SessionInfo, StepRecord
 from rewind.store.stats import Aggregates, By, Failures, Timing, Tokens
@@ -216,7 +216,7 @@ def session_summaries(
 
 def summarize_steps(info: SessionInfo, steps: Sequence[StepRecord], prices: PriceTable) -> SessionSummary:
     """The same summary from one session's steps in memory (``rewind inspect``)."""
-    tags = Counter(t for t in (s.tag or _step_facts_tag(s) for s in steps) if t is not None)
+    tags = Counter(t for t in (s.tag or step_tag(s) for s in steps) if t is not None)
     return _summary(info.exit_code, steps_cost(steps, prices), dict(sorted(tags.items())))
 
 
@@ -236,9 +236,6 @@ def _step_tokens(s: StepRecord) -> Tokens:
     )
 
 
-def _step_facts_tag(s: StepRecord) -> str | None:
-    row = Failures(s.session_id, None, 1, s.status, s.error, s.error_type, s.finish_reason)
-    return _derived(row)
 
 
 def _summary(exit_code: int | None, cost: Cost, tags: Mapping[str, int]) -> SessionSummary:

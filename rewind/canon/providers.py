@@ -42,6 +42,7 @@ __all__ = [
     "extract_usage",
     "is_llm_call",
     "parse_sse",
+    "provider_named",
 ]
 
 
@@ -89,6 +90,15 @@ def _bare_host(host: str) -> str:
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.split(":", 1)[0]
+
+
+def provider_named(name: str | None) -> Provider | None:
+    """The provider a stored name (``"openai"``...) stands for; ``None`` for none or an
+    unknown one."""
+    try:
+        return Provider(name) if name else None
+    except ValueError:
+        return None
 
 
 def detect_provider(host: str, path: str, listener: str | None) -> Provider | None:

@@ -32,7 +32,7 @@ from rewind.canon.fingerprint import (
     fingerprint_of,
     parse_version,
 )
-from rewind.canon.providers import Provider, detect_provider
+from rewind.canon.providers import Provider, detect_provider, provider_named
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
 from rewind.canon.telemetry import TelemetryEndpoint, is_telemetry, reply_for, telemetry_endpoint
@@ -121,7 +121,7 @@ class ReplayEngine:
 
     def _recorded_canonical(self, step: StepRecord) -> dict[str, Any]:
         body = self.blobs[step.request_sha]
-        provider = _provider(step.provider)
+        provider = provider_named(step.provider)
         return canonical_request(step.method, step.url, step.request_headers, body, provider)
 
     def _recorded(self, step: StepRecord) -> Answer:
@@ -202,8 +202,3 @@ def _version(fingerprint: str) -> int | None:
         return None
 
 
-def _provider(value: str | None) -> Provider | None:
-    try:
-        return Provider(value) if value is not None else None
-    except ValueError:
-        return None

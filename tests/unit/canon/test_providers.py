@@ -49,6 +49,7 @@ def test_public_api() -> None:
         "extract_usage",
         "is_llm_call",
         "parse_sse",
+        "provider_named",
     ]
 
 
@@ -325,3 +326,9 @@ def test_a_big_json_body_without_usage_has_none(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(providers, "BIG_BODY", 8)
     usage = providers.extract_usage(providers.Provider.OPENAI, b'{"choices": []}', "application/json")
     assert usage == providers.Usage()
+
+
+def test_provider_named_reads_stored_names_and_nothing_else() -> None:
+    assert providers.provider_named("anthropic") is ANTHROPIC
+    assert providers.provider_named(None) is None and providers.provider_named("") is None
+    assert providers.provider_named("mistral") is None
