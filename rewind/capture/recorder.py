@@ -35,7 +35,7 @@ from typing import Any
 
 from mitmproxy import connection, http, tls
 
-from rewind.capture.listeners import ListenerPorts
+from rewind.capture.listeners import ListenerPorts, is_passthrough
 from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Exchange, Headers
 
 # Takes an exchange; may return a future resolved once it is stored (or has failed).
@@ -98,9 +98,12 @@ class Recorder:
         self._hinted: set[str] = set()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        flow.metadata[META_STEP] = next(self._steps)
+        if not is_passthrough(flow):
+            flow.metadata[META_STEP] = next(self._steps)
 
     def request(self, flow: http.HTTPFlow) -> None:
+        if META_STEP not in flow.metadata:
+            return
         url = flow.metadata[META_URL] = flow.request.url
         headers = flow.metadata[META_HEADERS] = _headers(flow.request.headers)  # as sent
         if self.on_request is not None:
@@ -109,7 +112,8 @@ class Recorder:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
-        if is_streamed(flow.response) and "content-length" not in flow.response.headers:
+        recorded = META_STEP in flow.metadata
+        if recorded and is_streamed(flow.response) and "content-length" not in flow.response.headers:
             tap = StreamTap(flow.request.timestamp_start)
             flow.metadata[META_TAP] = tap
             flow.response.stream = tap

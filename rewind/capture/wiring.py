@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from rewind.capture.local import is_local, point_at_listeners
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ConfigError
 
@@ -96,6 +97,15 @@ class Wiring:
         return {
             PROVIDER_ENDPOINTS[lst.provider][0]: lst.client_base_url(self.listener_ports[lst.provider])
             for lst in self.listeners
+            if not is_local(lst.provider)
+        }
+
+    def local_listeners(self) -> dict[int, int]:
+        """Local model server port -> the port of its listener (``--local-port``)."""
+        return {
+            int(urlsplit(lst.upstream).port or 80): self.listener_ports[lst.provider]
+            for lst in self.listeners
+            if is_local(lst.provider)
         }
 
 
@@ -123,11 +133,15 @@ def agent_env(
     command: Sequence[str] = (), policy: BaseUrls = BaseUrls.AUTO,
 ) -> dict[str, str]:
     """The environment an agent runs with: proxy and CA trust variables, and the base-URL
-    variables that ``policy`` calls for."""
-    env = dict(base)
+    variables that ``policy`` calls for. With local model servers (``--local-port``),
+    loopback goes through the proxy too and mentions of those ports point at their
+    listeners (``capture.local``)."""
+    locals_ = wiring.local_listeners()
+    env = point_at_listeners(base, locals_) if locals_ else dict(base)
     proxy_url = f"http://{LOOPBACK}:{wiring.proxy_port}"
     env.update({name: proxy_url for name in PROXY_VARIABLES})
-    env.update({"NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY})
+    no_proxy = "" if locals_ else NO_PROXY
+    env.update({"NO_PROXY": no_proxy, "no_proxy": no_proxy})
     env.update({name: str(bundle) for name in CA_VARIABLES})
     env.update(chosen_base_urls(wiring.base_urls(), base, command, policy))
     env["PYTHONUNBUFFERED"] = "1"

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import click
 
+from rewind.capture.local import COMMON_PORTS, local_upstreams, parse_local_ports
 from rewind.capture.wiring import BaseUrls, parse_routes, upstreams_from_env
 from rewind.cli.app import App
 from rewind.cli.run import RecordOutcome, RecordRequest, record
@@ -16,6 +17,12 @@ REDACT_HELP = "Regular expression to redact from bodies, e.g. PII (repeatable)."
 BASE_URLS_HELP = (
     "Which provider base-URL variables the agent gets: auto (those you set, or all when "
     "CMD runs Node, whose fetch ignores HTTPS_PROXY), always, never."
+)
+
+LOCAL_PORT_HELP = (
+    "Also record the model server on this loopback port (repeatable): "
+    + ", ".join(f"{name} {port}" for port, name in COMMON_PORTS.items())
+    + ". Replay then never reaches it."
 )
 
 
@@ -30,6 +37,7 @@ BASE_URLS_HELP = (
     "--base-urls", type=click.Choice([p.value for p in BaseUrls]), default=BaseUrls.AUTO.value,
     show_default=True, help=BASE_URLS_HELP,
 )
+@click.option("--local-port", "local_ports", multiple=True, type=int, metavar="PORT", help=LOCAL_PORT_HELP)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 @click.pass_context
@@ -40,6 +48,7 @@ def record_command(
     routes: tuple[str, ...],
     redact: tuple[str, ...],
     base_urls: str,
+    local_ports: tuple[int, ...],
     command: tuple[str, ...],
 ) -> None:
     """Run CMD and record every HTTP(S) call it makes.
@@ -53,8 +62,13 @@ def record_command(
     where you set them yourself, or when CMD runs Node (--base-urls auto): setting them
     otherwise would change what some frameworks send. API keys and auth headers are
     redacted before anything is written. Exits with CMD's exit code.
+
+    \b
+    A model server on this machine (Ollama, vLLM, ...):
+      rewind record --local-port 11434 -- python agent.py
     """
-    req = replace(request_from_options(command, name, routes, redact), base_urls=BaseUrls(base_urls))
+    req = request_from_options(command, name, routes, redact, local_ports=local_ports)
+    req = replace(req, base_urls=BaseUrls(base_urls))
     ctx.exit(report(record(app.home, req)))
 
 
@@ -64,6 +78,7 @@ def request_from_options(
     routes: tuple[str, ...],
     redact: tuple[str, ...],
     mode: str = "record",
+    local_ports: tuple[int, ...] = (),
 ) -> RecordRequest:
     """A recording of ``command`` in this directory and environment, as the options say."""
     environ = dict(os.environ)
@@ -71,7 +86,7 @@ def request_from_options(
         command=command,
         cwd=os.getcwd(),
         environ=environ,
-        upstreams=upstreams_from_env(environ),
+        upstreams={**upstreams_from_env(environ), **local_upstreams(parse_local_ports(local_ports))},
         name=name,
         routes=parse_routes(routes),
         redact=redact,

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from rewind.capture.ca import ensure_ca
 from rewind.capture.listeners import ListenerPorts
+from rewind.capture.local import local_ports_of
 from rewind.capture.routing import Router
 from rewind.capture.runner import CommandResult, resolve_command, run_command
 from rewind.capture.wiring import agent_env, listeners_for, upstreams_from_env
 from rewind.cli.render import visible
-from rewind.cli.run import RecordRequest, load_redactor, record, running_proxy
+from rewind.cli.run import RecordRequest, load_redactor, loopback_gate, record, running_proxy
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ReplayError
 from rewind.replay.addon import ReplayAddon
@@ -64,7 +65,10 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     engine = ReplayEngine(steps, blobs, redactor, reuse=req.reuse)
     playback = PlaybackThread(req.pace)
     playback.start()
-    addon = ReplayAddon(engine, playback, req.on_miss, notify=_to_stderr, ports=ListenerPorts())
+    addon = ReplayAddon(
+        engine, playback, req.on_miss, notify=_to_stderr, ports=ListenerPorts(),
+        local_ports=local_ports_of(info.upstreams),
+    )
     try:
         run, live_id = _run(home, req, info, addon, command, cwd)
     finally:
@@ -120,7 +124,8 @@ def _run(
         return outcome.result, outcome.session_id
     resolve_command(command, environ, cwd)
     ca, _ = ensure_ca(home.ca_dir, dict(environ))
-    with running_proxy(home, tuple(listeners_for(upstreams)), [addon, Router({})]) as wiring:
+    addons = [*loopback_gate(addon.ports, upstreams), addon, Router({})]
+    with running_proxy(home, tuple(listeners_for(upstreams)), addons) as wiring:
         addon.ports.bind(wiring.listener_ports)
         return run_command(command, agent_env(environ, wiring, ca.bundle, command), cwd), None
 

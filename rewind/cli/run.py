@@ -21,7 +21,9 @@ from rewind.canon.fingerprint import FINGERPRINT_VERSION
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
 from rewind.capture.ca import ensure_ca
+from rewind.capture.gate import LoopbackGate
 from rewind.capture.listeners import ListenerPorts
+from rewind.capture.local import local_ports_of
 from rewind.capture.master import ProxySpec, ProxyThread
 from rewind.capture.recorder import Recorder
 from rewind.capture.routing import Router
@@ -166,7 +168,10 @@ def record(
     sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
     ports = ports or ListenerPorts()
     recorder = Recorder(sink.submit, ports, on_request=policy.learn_request)  # secrets known early
-    addons = [recorder, *extra_addons, Router(req.routes, ports, upstream_auth(listeners))]
+    addons = [
+        *loopback_gate(ports, req.upstreams), recorder, *extra_addons,
+        Router(req.routes, ports, upstream_auth(listeners)),
+    ]
     proxy = ProxyThread(ProxySpec(home.ca_dir, listeners, addons, req.listen_port))
     wiring = _start_or_abort(proxy, sink, writer)
     result = None
@@ -178,6 +183,11 @@ def record(
         failures = sink.close()
         _finish(writer, result, policy)
     return RecordOutcome(start.id, result, tally, failures, list(writer.gaps), list(writer.problems))
+
+
+def loopback_gate(ports: ListenerPorts, upstreams: Mapping[str, str]) -> list[LoopbackGate]:
+    """The ``LoopbackGate`` that goes first in the chain, when local ports are wired."""
+    return [LoopbackGate(ports, upstreams)] if local_ports_of(upstreams) else []
 
 
 def _start_or_abort(proxy: ProxyThread, sink: BackgroundSink, writer: SessionWriter) -> Wiring:

@@ -4,7 +4,9 @@ Hits that were not streamed are answered in the ``request`` hook with the record
 bytes. Streamed hits are pointed at the in-process playback server, which writes the
 recorded chunks with the chosen pacing. Misses get an explained, provider-shaped error,
 or, with ``--on-miss live``, go upstream (routed by the ``Router`` that follows).
-In strict mode ``server_connect`` refuses any connection except to the playback server.
+In strict mode ``server_connect`` refuses any connection except to the playback server
+and, when local model servers were recorded (``--local-port``), to a loopback port that
+was not (a call the ``LoopbackGate`` let pass through, as it did while recording).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 from mitmproxy import http
 from mitmproxy.proxy import server_hooks
 
-from rewind.capture.listeners import ListenerPorts
+from rewind.capture.gate import passthrough_connection
+from rewind.capture.listeners import ListenerPorts, is_passthrough
 from rewind.capture.routing import PLAYBACK_META
 from rewind.capture.wiring import LOOPBACK
 from rewind.replay.engine import Answer, Incoming, ReplayEngine
@@ -36,16 +39,20 @@ class ReplayAddon:
         on_miss: OnMiss = OnMiss.ERROR,
         notify: Callable[[str], None] | None = None,
         ports: ListenerPorts | None = None,
+        local_ports: frozenset[int] = frozenset(),
     ) -> None:
         self.engine = engine
         self.playback = playback
         self.on_miss = on_miss
         self.notify = notify or (lambda _message: None)
         self.ports = ports or ListenerPorts()
+        self.local_ports = local_ports  # recorded local model servers: never reached
         self.live = 0
         self._lock = threading.Lock()
 
     def request(self, flow: http.HTTPFlow) -> None:
+        if is_passthrough(flow):
+            return
         answer = self.engine.decide(self._incoming(flow))
         if answer.miss is not None and self.on_miss is OnMiss.LIVE:
             with self._lock:
@@ -64,6 +71,8 @@ class ReplayAddon:
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if self.on_miss is OnMiss.LIVE or data.server.address == (LOOPBACK, self.playback.port):
+            return
+        if self.local_ports and passthrough_connection(data, self.local_ports):
             return
         data.server.error = "rewind replay is offline: no upstream connection is allowed"
 

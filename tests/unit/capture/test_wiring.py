@@ -96,3 +96,12 @@ def test_listener_mode_spec_never_carries_user_info() -> None:
     assert listener.mode_spec == "reverse:https://gateway.local:8443"
     assert listener.authorization == "Basic dXNlcjpwYTU1d29yZA=="
     assert Listener("openai", "https://gateway.local/v1").authorization is None
+
+
+def test_local_listeners_take_loopback_out_of_no_proxy_and_repoint_variables(tmp_path: Path) -> None:
+    listeners = tuple(listeners_for({**upstreams_from_env({}), "local:8000": "http://127.0.0.1:8000"}))
+    wiring = Wiring(9000, {"openai": 9001, "anthropic": 9002, "gemini": 9003, "local:8000": 9004}, listeners)
+    env = agent_env({"MY_LLM": "http://localhost:8000/v1"}, wiring, tmp_path / "b.pem")
+    assert env["NO_PROXY"] == env["no_proxy"] == ""
+    assert env["MY_LLM"] == "http://127.0.0.1:9004/v1"
+    assert wiring.local_listeners() == {8000: 9004} and "local:8000" not in str(wiring.base_urls())
