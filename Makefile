@@ -19,13 +19,19 @@ $(BIN)/rewind: pyproject.toml
 # Client SDKs run in their own environments, as users' agents do.
 clients: $(CLIENTS)/.done $(NODE_CLIENT)/node_modules/.done
 
-# Agent frameworks for the framework examples (tests/frameworks), in their own venv.
-frameworks: $(FRAMEWORKS)/.done
+# Agent frameworks for the framework examples (tests/frameworks), in their own venv, and
+# the Vercel AI SDK example's packages (tests/frameworks/node), pinned by its package-lock.
+FRAMEWORKS_NODE := tests/frameworks/node
+frameworks: $(FRAMEWORKS)/.done $(FRAMEWORKS_NODE)/node_modules/.done
 
 $(FRAMEWORKS)/.done: tests/frameworks/requirements.txt
 	$(PYTHON) -m venv $(FRAMEWORKS)
 	$(FRAMEWORKS)/bin/pip install -q --upgrade pip
 	$(FRAMEWORKS)/bin/pip install -q -r tests/frameworks/requirements.txt
+	@touch $@
+
+$(FRAMEWORKS_NODE)/node_modules/.done: $(FRAMEWORKS_NODE)/package.json $(FRAMEWORKS_NODE)/package-lock.json
+	cd $(FRAMEWORKS_NODE) && npm install --no-audit --no-fund --silent
 	@touch $@
 
 $(CLIENTS)/.done: tests/clients/requirements.txt
@@ -78,4 +84,4 @@ bench: install clients
 	$(BIN)/python bench/stats.py
 
 clean:
-	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules
+	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules $(FRAMEWORKS_NODE)/node_modules
