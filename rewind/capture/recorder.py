@@ -21,6 +21,12 @@ says the client stopped reading (``CLIENT_STOPPED_READING``); the store drops th
 when the stream was complete by its provider's format, and keeps it when it was cut off.
 
 Memory: a streamed body is joined once, and its chunks become views of that one body.
+
+WebSockets: a handshake the server accepts (``101``) is kept when the conversation ends
+(``websocket_end``), with every message in both directions and their times, as one
+exchange with ``frames``. One still open when the proxy stops is kept then, with an error
+saying so. So a conversation's step reaches the journal when it closes, not per message:
+``kill -9`` of the recorder during a conversation loses that conversation.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Any
 from mitmproxy import connection, http, tls
 
 from rewind.capture.listeners import ListenerPorts, is_passthrough
-from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Exchange, Headers
+from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Close, Exchange, Frame, Headers
 
 # Takes an exchange; may return a future resolved once it is stored (or has failed).
 Sink = Callable[[Exchange], "Future[Any] | None"]
@@ -48,8 +54,10 @@ META_URL = "rewind_url"
 META_TAP = "rewind_tap"
 META_HEADERS = "rewind_request_headers"
 META_KEPT = "rewind_kept"
+META_STILL_OPEN = "rewind_still_open"
 # How mitmproxy words an HTTP/2 client's reset of one stream (its connection stays open).
 STREAM_RESET = "stream reset by client"
+STILL_OPEN = "the recording ended while this WebSocket was still open"
 
 
 class StreamTap:
@@ -96,6 +104,7 @@ class Recorder:
         self.on_request = on_request
         self._steps = itertools.count(1)
         self._hinted: set[str] = set()
+        self._open_websockets: dict[str, http.HTTPFlow] = {}
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not is_passthrough(flow):
@@ -119,19 +128,37 @@ class Recorder:
             flow.response.stream = tap
 
     async def response(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is not None and META_STEP in flow.metadata:
+            self._open_websockets[flow.id] = flow  # kept when the conversation ends
+            return
         await self._keep(flow)
 
     async def error(self, flow: http.HTTPFlow) -> None:
         await self._keep(flow)
 
+    async def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._open_websockets.pop(flow.id, None)
+        await self._keep(flow)
+
+    def done(self) -> None:
+        """The proxy stops: conversations still open are kept as they are, saying so."""
+        for flow in list(self._open_websockets.values()):
+            flow.metadata[META_STILL_OPEN] = True
+            self._hand_over(flow)
+        self._open_websockets.clear()
+
     async def _keep(self, flow: http.HTTPFlow) -> None:
         """Hand a flow over once (a client can hang up after its response was recorded),
         and return once it is stored, before mitmproxy sends the response's last bytes."""
-        if META_STEP in flow.metadata and not flow.metadata.get(META_KEPT):
-            flow.metadata[META_KEPT] = True
-            stored = self.sink(to_exchange(flow, self.ports.provider_of(flow)))
-            if stored is not None and not stored.done():
-                await asyncio.wrap_future(stored)
+        stored = self._hand_over(flow)
+        if stored is not None and not stored.done():
+            await asyncio.wrap_future(stored)
+
+    def _hand_over(self, flow: http.HTTPFlow) -> Future[Any] | None:
+        if META_STEP not in flow.metadata or flow.metadata.get(META_KEPT):
+            return None
+        flow.metadata[META_KEPT] = True
+        return self.sink(to_exchange(flow, self.ports.provider_of(flow)))
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         host = data.context.client.sni or "a server"
@@ -169,6 +196,8 @@ def to_exchange(flow: http.HTTPFlow, listener: str | None) -> Exchange:
     )
     if flow.response is not None:
         _add_response(exchange, flow.response, flow.metadata.get(META_TAP))
+    if flow.websocket is not None:
+        _add_conversation(exchange, flow)
     if flow.error is not None:
         stopped = stopped_reading(flow)
         exchange.error = f"{CLIENT_STOPPED_READING}: {flow.error.msg}" if stopped else flow.error.msg
@@ -204,6 +233,22 @@ def _add_response(exchange: Exchange, response: http.Response, tap: Any) -> None
         exchange.latency_ms = (response.timestamp_end - started) * 1000
     elif exchange.chunks:  # the client stopped reading before the end: its last chunk
         exchange.latency_ms = exchange.chunks[-1].t_ms
+
+
+def _add_conversation(exchange: Exchange, flow: http.HTTPFlow) -> None:
+    """A WebSocket's messages and end, timed from the handshake request."""
+    ws, started = flow.websocket, exchange.started_at
+    assert ws is not None
+    exchange.frames = tuple(
+        Frame(round((m.timestamp - started) * 1000, 3), m.from_client, m.is_text, m.content)
+        for m in ws.messages
+    )
+    if ws.timestamp_end is not None:
+        t_ms = round((ws.timestamp_end - started) * 1000, 3)
+        exchange.close = Close(t_ms, bool(ws.closed_by_client), ws.close_code, ws.close_reason or "")
+        exchange.latency_ms = t_ms
+    if flow.metadata.get(META_STILL_OPEN):
+        exchange.error = STILL_OPEN
 
 
 def _decoded_body(response: http.Response) -> tuple[bytes, Headers]:

@@ -24,6 +24,26 @@ class Chunk:
     data: bytes | memoryview  # as captured, a view of the exchange's response_body
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One WebSocket message (all its fragments joined) and when the proxy relayed it."""
+
+    t_ms: float  # milliseconds since the proxy received the handshake request
+    from_client: bool
+    text: bool  # a text message (UTF-8), else binary
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Close:
+    """How a WebSocket conversation ended."""
+
+    t_ms: float
+    by_client: bool
+    code: int | None
+    reason: str = ""
+
+
 @dataclass
 class Exchange:
     """One request the agent made, through the proxy, and its outcome.
@@ -32,6 +52,9 @@ class Exchange:
     rewriting to the provider's host) and before any ``--route`` redirection.
     ``status`` is ``None`` when no response came back (``error`` says why).
     ``chunks`` is set for streamed responses; ``response_body`` is then their join.
+    ``frames`` is set when the request was a WebSocket handshake that the server accepted:
+    the messages of the conversation that followed, in the order the proxy relayed them,
+    and ``close`` how it ended (``None`` while still open).
     """
 
     step: int
@@ -50,6 +73,8 @@ class Exchange:
     error: str | None = None
     listener: str | None = None  # provider name when received on its reverse listener
     http_version: str = "HTTP/1.1"
+    frames: tuple[Frame, ...] | None = None
+    close: Close | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

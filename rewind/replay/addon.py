@@ -2,11 +2,13 @@
 
 Hits that were not streamed are answered in the ``request`` hook with the recorded
 bytes. Streamed hits are pointed at the in-process playback server, which writes the
-recorded chunks with the chosen pacing. Misses get an explained, provider-shaped error,
-or, with ``--on-miss live``, go upstream (routed by the ``Router`` that follows).
-In strict mode ``server_connect`` refuses any connection except to the playback server
-and, when local model servers were recorded (``--local-port``), to a loopback port that
-was not (a call the ``LoopbackGate`` let pass through, as it did while recording).
+recorded chunks with the chosen pacing; so are WebSocket handshakes, and the playback
+server then plays the recorded conversation (``replay.wsserve``). Misses get an
+explained, provider-shaped error, or, with ``--on-miss live``, go upstream (routed by
+the ``Router`` that follows). In strict mode ``server_connect`` refuses any connection
+except to the playback server and, when local model servers were recorded
+(``--local-port``), to a loopback port that was not (a call the ``LoopbackGate`` let pass
+through, as it did while recording).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rewind.capture.gate import passthrough_connection
 from rewind.capture.listeners import ListenerPorts, is_passthrough
 from rewind.capture.routing import PLAYBACK_META
 from rewind.capture.wiring import LOOPBACK
+from rewind.core.exchange import Frame
 from rewind.replay.engine import Answer, Incoming, ReplayEngine
 from rewind.replay.modes import OnMiss
 from rewind.replay.playback import PLAYBACK_HEADER, PlaybackThread
@@ -60,14 +63,17 @@ class ReplayAddon:
             return
         if answer.miss is not None:
             self.notify(answer.miss.headline())
-        if answer.streamed:
+        if answer.websocket is not None:
+            self._play_websocket(flow, answer)
+        elif answer.streamed:
             self._play_stream(flow, answer)
         else:
             flow.response = make_response(answer)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.get(PLAYBACK_META) and flow.response is not None:
-            flow.response.stream = flow.response.stream or True
+        response = flow.response
+        if flow.metadata.get(PLAYBACK_META) and response is not None and response.status_code != 101:
+            response.stream = response.stream or True
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if self.on_miss is OnMiss.LIVE or data.server.address == (LOOPBACK, self.playback.port):
@@ -86,12 +92,25 @@ class ReplayAddon:
             listener=self.ports.provider_of(flow),
         )
 
+    def _play_websocket(self, flow: http.HTTPFlow, answer: Answer) -> None:
+        assert answer.websocket is not None
+        url = flow.request.url
+
+        def on_miss(message: Frame) -> None:
+            self.notify(self.engine.websocket_miss(url, message).headline())
+
+        token = self.playback.register_websocket(answer.reason, answer.headers, answer.websocket, on_miss)
+        self._to_playback(flow, token)
+
     def _play_stream(self, flow: http.HTTPFlow, answer: Answer) -> None:
         assert answer.chunks is not None
         truncated = answer.step is not None and answer.step.error is not None
         token = self.playback.register(
             answer.status, answer.reason, answer.headers, answer.chunks, truncated=truncated
         )
+        self._to_playback(flow, token)
+
+    def _to_playback(self, flow: http.HTTPFlow, token: str) -> None:
         request = flow.request
         request.scheme, request.host, request.port = "http", LOOPBACK, self.playback.port
         request.headers[PLAYBACK_HEADER] = token

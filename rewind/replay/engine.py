@@ -13,6 +13,11 @@ timestamps differ on every run). Recorded telemetry steps are kept out of the ma
 so they are neither served nor counted as unused. An upload that equals a recorded one
 byte for byte gets the generic answer too: the agent never reads it, and a recorded
 4xx or 5xx would only make the exporter log or retry.
+A WebSocket step (kind ``websocket``) is matched by its handshake; its answer carries the
+recorded conversation (``canon.websocket``), which the playback server plays
+(``replay.wsplay``); a client message that matches none of it is a miss too
+(``websocket_miss``). Every transcript is read when the engine is made, so a damaged one
+fails the replay before the agent starts.
 Steps recorded under an older fingerprint version are re-fingerprinted from their
 stored (already redacted) request bytes: that is the migration.
 """
@@ -36,10 +41,13 @@ from rewind.canon.providers import Provider, detect_provider, provider_named
 from rewind.canon.redact import RedactionPolicy
 from rewind.canon.redactor import Redactor
 from rewind.canon.telemetry import TelemetryEndpoint, is_telemetry, reply_for, telemetry_endpoint
-from rewind.core.exchange import Exchange, Headers, header
+from rewind.canon.websocket import Transcript, decode
+from rewind.core.exchange import Exchange, Frame, Headers, header
+from rewind.errors import ReplayError
 from rewind.replay.explain import MissReport, explain_miss
 from rewind.replay.matcher import Matcher, is_failure
 from rewind.replay.misses import failure_response, miss_response
+from rewind.replay.wsplay import websocket_miss
 from rewind.store.models import StepRecord
 
 # Marks a generic telemetry answer (its value: the service), for whoever reads the traffic.
@@ -70,6 +78,7 @@ class Answer:
     chunks: tuple[tuple[float, bytes], ...] | None = None
     miss: MissReport | None = None
     telemetry: str | None = None
+    websocket: Transcript | None = None
 
     @property
     def streamed(self) -> bool:
@@ -97,6 +106,7 @@ class ReplayEngine:
         self.telemetry_answers = 0
         self._lock = threading.Lock()
         self._canonicals: list[tuple[StepRecord, dict[str, Any]]] | None = None
+        self.transcripts = {s.step: _transcript(s, blobs) for s in self.steps if is_websocket(s)}
 
     def decide(self, incoming: Incoming) -> Answer:
         """The answer to one request; a miss is remembered for the summary."""
@@ -128,6 +138,9 @@ class ReplayEngine:
         if is_failure(step):
             status, headers, body = failure_response(step)
             return Answer(status, "Bad Gateway", headers, body, step=step)
+        if step.step in self.transcripts:
+            headers = step.response_headers
+            return Answer(101, step.reason, headers, b"", step=step, websocket=self.transcripts[step.step])
         body = self.blobs[step.response_sha] if step.response_sha else b""
         chunks = split_chunks(body, step.chunks) if step.chunks is not None else None
         status = step.status if step.status is not None else 502
@@ -155,6 +168,13 @@ class ReplayEngine:
         status, headers, body = miss_response(provider.value if provider else None, report)
         return Answer(status, "Not Found", headers, body, miss=report)
 
+    def websocket_miss(self, url: str, message: Frame) -> MissReport:
+        """Remember a client WebSocket message the recording does not have."""
+        report = websocket_miss(url, message)
+        with self._lock:
+            self.misses.append(report)
+        return report
+
     def _candidates(self) -> list[tuple[StepRecord, dict[str, Any]]]:
         with self._lock:
             if self._canonicals is None:
@@ -170,6 +190,21 @@ def is_telemetry_step(step: StepRecord) -> bool:
     parts = urlsplit(step.url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     return is_telemetry(parts.netloc, path, step.method)
+
+
+def is_websocket(step: StepRecord) -> bool:
+    """A recorded WebSocket conversation whose handshake the server accepted."""
+    return step.kind == "websocket" and step.status == 101
+
+
+def _transcript(step: StepRecord, blobs: Mapping[str, bytes]) -> Transcript:
+    try:
+        return decode(blobs[step.response_sha] if step.response_sha else b"")
+    except ValueError as exc:
+        raise ReplayError(
+            f"step {step.step} (a WebSocket conversation) cannot be replayed: {exc}",
+            hint="`rewind doctor` checks the store; re-record the session if it is damaged",
+        ) from exc
 
 
 def split_chunks(body: bytes, layout: Sequence[tuple[float, int]]) -> tuple[tuple[float, bytes], ...]:

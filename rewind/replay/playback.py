@@ -16,6 +16,9 @@ registered with ``truncated=True`` (the recorded stream broke off) ends by closi
 connection without the final chunk, as the original did. Connections are kept alive
 unless the request says ``Connection: close``. An unknown or used token gets a 404.
 
+A WebSocket handshake registered with ``register_websocket`` is answered ``101`` and the
+recorded conversation is played on that connection (``replay.wsserve``).
+
 ``PlaybackThread`` runs a server on its own event loop in a daemon thread, for callers
 outside an asyncio loop.
 """
@@ -25,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from rewind.core.exchange import Headers
+from rewind.canon.websocket import Transcript
+from rewind.core.exchange import Frame, Headers
 from rewind.replay.pace import FAST, Pace
+from rewind.replay.wsserve import Converser, WsPlayback, upgrade_head
 
 __all__ = ["PLAYBACK_HEADER", "PlaybackServer", "PlaybackThread"]
 
@@ -69,7 +74,7 @@ class PlaybackServer:
         self.host = host
         self.port = 0
         self._lock = threading.Lock()
-        self._pending: dict[str, _Playback] = {}
+        self._pending: dict[str, _Playback | WsPlayback] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -89,7 +94,16 @@ class PlaybackServer:
             self._pending[token] = playback
         return token
 
-    def _claim(self, token: str | None) -> _Playback | None:
+    def register_websocket(
+        self, reason: str, headers: Headers, transcript: Transcript, on_miss: Callable[[Frame], None]
+    ) -> str:
+        """Queue a WebSocket conversation for one playback; returns its token. Thread-safe."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._pending[token] = WsPlayback(reason, tuple(headers), transcript, on_miss)
+        return token
+
+    def _claim(self, token: str | None) -> _Playback | WsPlayback | None:
         with self._lock:
             return self._pending.pop(token, None) if token else None
 
@@ -139,6 +153,11 @@ class PlaybackServer:
         if playback is None:
             await _write_unknown(writer, request.keep_alive)
             return request.keep_alive
+        if isinstance(playback, WsPlayback):
+            writer.write(upgrade_head(playback, request.headers.get("sec-websocket-key", "")))
+            await writer.drain()
+            await Converser(playback, self.pace, writer).run(reader, started)
+            return False
         await self._play(writer, playback, request, started)
         return request.keep_alive and not playback.truncated
 
@@ -276,3 +295,9 @@ class PlaybackThread:
     ) -> str:
         """Queue a response for one playback; returns its token. Thread-safe."""
         return self.server.register(status, reason, headers, chunks, truncated=truncated)
+
+    def register_websocket(
+        self, reason: str, headers: Headers, transcript: Transcript, on_miss: Callable[[Frame], None]
+    ) -> str:
+        """Queue a WebSocket conversation for one playback; returns its token. Thread-safe."""
+        return self.server.register_websocket(reason, headers, transcript, on_miss)

@@ -24,7 +24,8 @@ from rewind.canon.providers import (
 from rewind.canon.redact import RedactionPolicy, redact_exchange
 from rewind.canon.redactor import Redactor
 from rewind.canon.telemetry import is_telemetry
-from rewind.core.exchange import CLIENT_STOPPED_READING, Exchange, header
+from rewind.canon.websocket import encode as encode_transcript
+from rewind.core.exchange import CLIENT_STOPPED_READING, Exchange, Frame, header
 from rewind.store.journal import chain_key
 from rewind.store.models import StepRecord
 from rewind.store.writer import SessionWriter
@@ -94,16 +95,38 @@ def _step(
 
 
 def step_kind(red: Exchange, provider: Provider | None) -> str:
-    """``telemetry`` for a tracing or analytics upload, ``llm`` for a model call, else ``http``."""
+    """``websocket`` for a WebSocket conversation, ``telemetry`` for a tracing or analytics
+    upload, ``llm`` for a model call, else ``http``."""
+    if red.frames is not None:
+        return "websocket"
     if is_telemetry(red.host, red.path, red.method):
         return "telemetry"
     return "llm" if is_llm_call(provider, red.path) else "http"
 
 
 def _redacted(ex: Exchange, redaction: Redactor | RedactionPolicy) -> Exchange:
+    red = _redact(ex, redaction)
+    if ex.frames is None:
+        return red
+    frames = tuple(_redacted_frame(f, ex, redaction) for f in ex.frames)  # learns their secrets
+    frames = tuple(_redacted_frame(f, ex, redaction) for f in frames)  # scrubs later ones from earlier
+    return replace(red, frames=frames, response_body=encode_transcript(frames, red.close))
+
+
+def _redact(ex: Exchange, redaction: Redactor | RedactionPolicy) -> Exchange:
     if isinstance(redaction, Redactor):
         return redaction.redact_exchange(ex)
     return redact_exchange(ex, redaction)
+
+
+def _redacted_frame(frame: Frame, ex: Exchange, redaction: Redactor | RedactionPolicy) -> Frame:
+    """A WebSocket message redacted as a body would be, in the direction it went."""
+    carrier = Exchange(ex.step, ex.started_at, "WEBSOCKET", ex.url)
+    if frame.from_client:
+        data = _redact(replace(carrier, request_body=frame.data), redaction).request_body
+    else:
+        data = _redact(replace(carrier, response_body=frame.data), redaction).response_body
+    return frame if data == frame.data else replace(frame, data=data)
 
 
 def _name(provider: Provider | None) -> str | None:
