@@ -39,7 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from mitmproxy import connection, http, tls
+from mitmproxy import connection, http, tcp, tls
 
 from rewind.capture.listeners import ListenerPorts, is_passthrough
 from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Close, Exchange, Frame, Headers
@@ -162,9 +162,26 @@ class Recorder:
 
     def tls_failed_client(self, data: tls.TlsData) -> None:
         host = data.context.client.sni or "a server"
-        if host not in self._hinted:
-            self._hinted.add(host)
-            self.notify(ca_hint(host))
+        self._hint_once(host, ca_hint(host))
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        """Traffic that is not HTTP passes through unrecorded: say so, once per server."""
+        address = flow.server_conn.address
+        server = f"{address[0]}:{address[1]}" if address else "a server"
+        self._hint_once(f"tcp {server}", unrecorded_hint(server))
+
+    def _hint_once(self, key: str, message: str) -> None:
+        if key not in self._hinted:
+            self._hinted.add(key)
+            self.notify(message)
+
+
+def unrecorded_hint(server: str) -> str:
+    return (
+        f"rewind: WARNING: a connection to {server} through the proxy is not HTTP, so it "
+        "passes through UNRECORDED and replay cannot answer it (Rewind records HTTP/1, "
+        "HTTP/2 and WebSockets)."
+    )
 
 
 def ca_hint(host: str) -> str:

@@ -152,3 +152,50 @@ def test_on_request_sees_the_logical_url_and_the_agents_headers() -> None:
     assert url == "https://api.openai.com/v1/chat/completions?key=abc"
     assert ("authorization", "Bearer sk-test-fake") in headers
     assert not any(k == "accept-encoding" and v == "identity" for k, v in headers)
+
+
+def _websocket_flow() -> http.HTTPFlow:
+    flow = tflow.twebsocketflow()  # a 101 handshake and a few messages both ways
+    flow.request.timestamp_start = flow.websocket.messages[0].timestamp - 0.5  # type: ignore[union-attr]
+    return flow
+
+
+def test_a_websocket_is_kept_when_it_closes_with_every_message_and_the_close() -> None:
+    seen: list[Exchange] = []
+    recorder, flow = Recorder(seen.append), _websocket_flow()
+    with taddons.context(recorder):
+        recorder.requestheaders(flow)
+        recorder.request(flow)
+        asyncio.run(recorder.response(flow))
+        assert seen == []  # not at the handshake: the conversation is still to come
+        asyncio.run(recorder.websocket_end(flow))
+    [ex] = seen
+    ws = flow.websocket
+    assert ws is not None and ex.status == 101 and ex.error is None
+    assert ex.frames is not None and [f.data for f in ex.frames] == [m.content for m in ws.messages]
+    assert [f.from_client for f in ex.frames] == [m.from_client for m in ws.messages]
+    assert ex.frames[0].t_ms == 500.0
+    assert ex.close is not None and ex.close.code == ws.close_code
+    assert ex.close.by_client == ws.closed_by_client
+
+
+def test_a_websocket_still_open_when_the_proxy_stops_is_kept_saying_so() -> None:
+    seen: list[Exchange] = []
+    recorder, flow = Recorder(seen.append), _websocket_flow()
+    flow.websocket.timestamp_end = None  # type: ignore[union-attr]
+    with taddons.context(recorder):
+        recorder.requestheaders(flow)
+        recorder.request(flow)
+        asyncio.run(recorder.response(flow))
+        recorder.done()
+        recorder.done()
+    [ex] = seen
+    assert ex.error is not None and "still open" in ex.error and ex.close is None
+
+
+def test_traffic_that_is_not_http_is_reported_once_per_server() -> None:
+    said: list[str] = []
+    recorder = Recorder(lambda ex: None, notify=said.append)
+    for _ in range(3):
+        recorder.tcp_start(tflow.ttcpflow())
+    assert len(said) == 1 and "UNRECORDED" in said[0] and "not HTTP" in said[0]
