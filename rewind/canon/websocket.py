@@ -14,6 +14,11 @@ Lines, one object per message, format version 1:
 recorded, says who closed it, with the code and reason. Lossless: ``decode`` gives back
 the frames that ``encode`` was given.
 
+What a conversation means to the agent (``transcript_meaning``, whose digest diff and
+bisect compare) is its messages in order without their times, a JSON message without the
+ids and times a server issues afresh on every run (``id``, ``*_id``, ``*_at``), a binary
+one by its sha256, and the close.
+
 Replay matches a client message by ``message_key``: the message itself, except that a
 JSON object is compared in canonical form without its ``event_id`` (a client-generated
 id, e.g. OpenAI Realtime's), so two runs of the same agent match.
@@ -23,14 +28,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from rewind.canon.canonjson import canonical_json
+from rewind.canon.meaning import Meaning
 from rewind.core.exchange import Close, Frame
 
-__all__ = ["TRANSCRIPT_VERSION", "Transcript", "decode", "encode", "message_key", "preview"]
+__all__ = [
+    "TRANSCRIPT_VERSION", "Transcript", "decode", "encode", "message_key", "preview", "transcript_meaning",
+]
 
 TRANSCRIPT_VERSION = 1
 VOLATILE_KEYS = frozenset({"event_id"})
@@ -120,3 +129,33 @@ def preview(frame: Frame, limit: int = 80) -> str:
         return f"<binary, {len(frame.data)} bytes>"
     text = frame.data.decode("utf-8", "replace")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def transcript_meaning(frames: tuple[Frame, ...], close: Close | None) -> Meaning:
+    """What a conversation said (see module): kind ``websocket``, its messages as the body."""
+    messages: list[Any] = [_meant(frame) for frame in frames]
+    if close is not None:
+        messages.append({"close": "client" if close.by_client else "server", "code": close.code})
+    return Meaning(kind="websocket", status=101, body=messages)
+
+
+def _meant(frame: Frame) -> dict[str, Any]:
+    side = "client" if frame.from_client else "server"
+    if not frame.text:
+        return {"from": side, "binary": hashlib.sha256(frame.data).hexdigest()}
+    try:
+        return {"from": side, "json": _without_volatiles(json.loads(frame.data))}
+    except ValueError:
+        return {"from": side, "text": frame.data.decode("utf-8", "replace")}
+
+
+def _without_volatiles(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatiles(v) for k, v in value.items() if not _volatile(str(k))}
+    if isinstance(value, list):
+        return [_without_volatiles(v) for v in value]
+    return value
+
+
+def _volatile(key: str) -> bool:
+    return key == "id" or key.endswith(("_id", "_at"))

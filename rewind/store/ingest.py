@@ -25,6 +25,7 @@ from rewind.canon.redact import RedactionPolicy, redact_exchange
 from rewind.canon.redactor import Redactor
 from rewind.canon.telemetry import is_telemetry
 from rewind.canon.websocket import encode as encode_transcript
+from rewind.canon.websocket import transcript_meaning
 from rewind.core.exchange import CLIENT_STOPPED_READING, Exchange, Frame, header
 from rewind.store.journal import chain_key
 from rewind.store.models import StepRecord
@@ -45,8 +46,10 @@ def exchange_to_step(
     provider = detect_provider(red.host, red.path, red.listener)
     content_type = header(red.response_headers, "content-type")
     usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
-    meaning = response_meaning(provider, red.status, content_type, red.response_body)
-    if red.error is not None and not _complete_anyway(red.error, meaning):
+    meaning = _meaning(provider, red, content_type)
+    if red.error is not None and red.frames is not None:  # a conversation cut short
+        meaning = replace(meaning, error_type="transport", error_message=red.error)
+    elif red.error is not None and not _complete_anyway(red.error, meaning):
         meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
     elif red.error is not None:
         red = replace(red, error=None)  # the client read the whole stream, then hung up
@@ -54,6 +57,12 @@ def exchange_to_step(
     if classify is not None:
         step.tag = classify(step, meaning)  # a plain attribute: no copy of the whole record
     return step
+
+
+def _meaning(provider: Provider | None, red: Exchange, content_type: str | None) -> Meaning:
+    if red.frames is not None:
+        return transcript_meaning(red.frames, red.close)
+    return response_meaning(provider, red.status, content_type, red.response_body)
 
 
 def _complete_anyway(error: str, meaning: Meaning) -> bool:

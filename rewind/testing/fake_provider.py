@@ -6,6 +6,8 @@ official SDKs to parse every response:
 - OpenAI ``POST /v1/chat/completions`` (:mod:`rewind.testing.fake_openai`);
 - OpenAI ``POST /v1/responses`` and ``GET``/``DELETE /v1/responses/{id}``
   (:mod:`rewind.testing.fake_responses`);
+- OpenAI Realtime over WebSocket, ``GET /v1/realtime?model=NAME``
+  (:mod:`rewind.testing.fake_realtime`);
 - Anthropic ``POST /v1/messages`` (:mod:`rewind.testing.fake_anthropic`);
 - Gemini ``POST /v1beta/models/{model}:generateContent`` and
   ``:streamGenerateContent`` (:mod:`rewind.testing.fake_gemini`);
@@ -25,6 +27,7 @@ Markers in the last user text drive failures and pacing; see
         fake.url            # "http://127.0.0.1:PORT"
         fake.request_count  # requests seen, /_fake/ excluded
         fake.requests       # [FakeRequest(method, path, query, headers, body)]
+        fake.ws_messages    # WebSocket messages received, all connections
 
 or ``python -m rewind.testing.fake_provider [--port N] [--chunk-delay-ms N]``, which
 prints the URL on its first stdout line and serves until SIGTERM or SIGINT.
@@ -45,7 +48,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-from rewind.testing import fake_anthropic, fake_gemini, fake_openai, fake_responses, fake_tools
+from rewind.testing import (
+    fake_anthropic,
+    fake_gemini,
+    fake_openai,
+    fake_realtime,
+    fake_responses,
+    fake_tools,
+)
 from rewind.testing.fake_common import (
     ChatFormat,
     DropReply,
@@ -148,6 +158,11 @@ class FakeProvider:
         with self._lock:
             return len(self._requests)
 
+    @property
+    def ws_messages(self) -> int:
+        """WebSocket messages received from clients, all connections (not pings or closes)."""
+        return fake_realtime.messages_received(self.context)
+
     def stats(self) -> dict[str, Any]:
         """``{"requests": n, "by_path": {path: n}}``, as ``GET /_fake/stats`` answers."""
         with self._lock:
@@ -158,6 +173,7 @@ class FakeProvider:
         """Forget the requests received so far, the prompt cache and stored responses."""
         with self._lock:
             self._requests.clear()
+        fake_realtime.forget_messages(self.context)
         with self.context.lock:
             self.context.cached_prefixes.clear()
         fake_responses.store_of(self.context).clear()
@@ -195,6 +211,8 @@ def route(request: FakeRequest, context: FakeContext) -> Reply:
         return fake_tools.handle(request)
     if request.method == "POST" and request.path in TELEMETRY_SINKS:
         return TELEMETRY_SINKS[request.path]
+    if fake_realtime.handles(request.path):
+        return fake_realtime.handshake(request, context)
     if fake_responses.handles(request.path):
         return fake_responses.serve(request, context)
     fmt = chat_format(request.path)
@@ -256,7 +274,7 @@ def _shut(connection: socket.socket) -> None:
         pass
 
 
-NO_BODY_STATUSES = (204, 304)
+NO_BODY_STATUSES = (101, 204, 304)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -286,9 +304,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         request = self._request()
         try:
-            self._send(self.server.provider.handle(request))
+            reply = self.server.provider.handle(request)
+            self._send(reply)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+            return
+        if fake_realtime.is_upgrade(reply):
+            self._converse(request)
+
+    def _converse(self, request: FakeRequest) -> None:
+        """After a ``101`` the connection speaks WebSocket until one side closes it."""
+        self.close_connection = True
+        fake = self.server.provider
+        fake_realtime.converse(request, self.connection, self.rfile, fake.context, fake.chunk_delay_ms)
 
     def _request(self) -> FakeRequest:
         path, _, query = self.path.partition("?")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rewind.canon.websocket import Transcript, decode, encode, message_key, preview
+from rewind.canon.websocket import Transcript, decode, encode, message_key, preview, transcript_meaning
 from rewind.core.exchange import Close, Frame
 
 frames = st.builds(
@@ -62,3 +62,15 @@ def test_client_messages_match_without_their_event_id_and_in_any_key_order() -> 
 def test_preview_is_short_and_says_what_binary_is() -> None:
     assert preview(Frame(0, True, False, b"\x00" * 5)) == "<binary, 5 bytes>"
     assert len(preview(Frame(0, True, True, b"x" * 500))) == 80
+
+
+def test_what_a_conversation_means_ignores_times_and_server_issued_ids() -> None:
+    def run(session: str, t: float) -> tuple[Frame, ...]:
+        created = '{"type": "session.created", "event_id": "e%s", "session": {"id": "%s", "expires_at": %d}}'
+        return (Frame(t, False, True, (created % (session, session, t)).encode()),
+                Frame(t + 1, True, False, b"\x00"), Frame(t + 2, False, True, b"not json"))
+    first, second = transcript_meaning(run("a", 1), None), transcript_meaning(run("b", 7), None)
+    assert first.kind == "websocket" and first.digest() == second.digest()
+    other = transcript_meaning(run("a", 1)[:2], Close(9, True, 1000))
+    assert other.digest() != first.digest()
+    assert first.body[0] == {"from": "server", "json": {"type": "session.created", "session": {}}}
