@@ -9,12 +9,21 @@ twice with identical output and no upstream request.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rewind.canon.fingerprint import fingerprint
+from rewind.canon.providers import provider_named
+from rewind.store.home import Home
+from rewind.store.ids import new_session_id
+from rewind.store.index import Store
+from rewind.store.models import SessionStart
+from rewind.store.writer import SessionWriter
 from rewind.testing.fake_provider import FakeProvider
 from tests.e2e.harness import ROOT, SECRET, Rewind, all_stored_bytes
 
@@ -90,3 +99,38 @@ def test_two_live_recordings_fingerprint_the_same(
     assert len(set(prints[0])) > 1
     newest, older = (s["id"] for s in rw.json("list"))
     assert rw.json("bisect", older, newest)["identical"]
+
+
+def as_version_1(rw: Rewind, name: str) -> str:
+    """A copy of session ``name`` as Rewind before fingerprint v2 wrote it: every step
+    fingerprinted under version 1 and the session marked version 1, written through the
+    store's own writer. Returns the copy's name."""
+    info, steps, blobs = Store(Home(rw.home)).load(name)
+    start = SessionStart(
+        id=new_session_id(), name=f"{name}-v1", mode="record", started_at=time.time(),
+        command=info.command, cwd=info.cwd, upstreams=info.upstreams, routes=info.routes,
+        fingerprint_version=1,
+    )
+    writer = SessionWriter(Home(rw.home), start)
+    for step in steps:
+        body = blobs[step.request_sha]
+        v1 = fingerprint(step.method, step.url, step.request_headers, body, provider_named(step.provider), 1)
+        writer.add_step(dataclasses.replace(
+            step, session_id=writer.session_id, fingerprint=v1, request_sha=writer.put_blob(body),
+            response_sha=writer.put_blob(blobs[step.response_sha]) if step.response_sha else None,
+        ))
+    writer.finish(info.exit_code, blobs.get(info.stdout_sha or "", b""), ended_at=time.time())
+    return f"{name}-v1"
+
+
+def test_a_session_recorded_under_fingerprint_v1_still_replays(
+    rw: Rewind, fake: FakeProvider, clients_python: Path
+) -> None:
+    stdout = record(rw, fake, clients_python)
+    old = as_version_1(rw, "responses")
+    fingerprints = [s["fingerprint"] for s in rw.json("inspect", old)["steps"]]
+    assert all(fp.startswith("v1:") for fp in fingerprints)
+    replayed = rw("replay", old, **OFFLINE)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout == stdout and "Output identical." in replayed.stderr
+    assert rw.json("bisect", "responses", old)["identical"] is True
