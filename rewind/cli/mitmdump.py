@@ -103,6 +103,7 @@ class MitmdumpRecorder:
     def done(self) -> None:
         if self._sink is None or self._writer is None:
             return
+        self.recorder.done()  # WebSockets still open, before the sink closes
         self._sink.close()
         self._writer.finish(0, b"", b"", time.time())
         t = self.tally

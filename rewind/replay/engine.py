@@ -47,7 +47,7 @@ from rewind.errors import ReplayError
 from rewind.replay.explain import MissReport, explain_miss
 from rewind.replay.matcher import Matcher, is_failure
 from rewind.replay.misses import failure_response, miss_response
-from rewind.replay.wsplay import websocket_miss
+from rewind.replay.wsplay import HandshakeOnly, websocket_miss
 from rewind.store.models import StepRecord
 
 # Marks a generic telemetry answer (its value: the service), for whoever reads the traffic.
@@ -141,6 +141,8 @@ class ReplayEngine:
         if step.step in self.transcripts:
             headers = step.response_headers
             return Answer(101, step.reason, headers, b"", step=step, websocket=self.transcripts[step.step])
+        if step.status == 101:
+            return self._handshake_only(step)
         body = self.blobs[step.response_sha] if step.response_sha else b""
         chunks = split_chunks(body, step.chunks) if step.chunks is not None else None
         status = step.status if step.status is not None else 502
@@ -167,6 +169,13 @@ class ReplayEngine:
             self.misses.append(report)
         status, headers, body = miss_response(provider.value if provider else None, report)
         return Answer(status, "Not Found", headers, body, miss=report)
+
+    def _handshake_only(self, step: StepRecord) -> Answer:
+        report = HandshakeOnly(step.method, step.url, step.fingerprint)
+        with self._lock:
+            self.misses.append(report)
+        body = report.text().encode("utf-8") + b"\n"
+        return Answer(502, "Bad Gateway", (("content-type", "text/plain; charset=utf-8"),), body, miss=report)
 
     def websocket_miss(self, url: str, message: Frame) -> MissReport:
         """Remember a client WebSocket message the recording does not have."""

@@ -87,3 +87,22 @@ class WebSocketMiss(MissReport):
 
 def websocket_miss(url: str, message: Frame) -> WebSocketMiss:
     return WebSocketMiss("WEBSOCKET", url, "-", message=preview(message))
+
+
+@dataclass
+class HandshakeOnly(MissReport):
+    """A recorded WebSocket handshake with no conversation: a session recorded before
+    Rewind recorded WebSocket messages. Answering it ``101`` would leave the agent talking
+    to nothing, so it is refused, saying why."""
+
+    nearest: list[Any] = field(default_factory=list)
+
+    def headline(self) -> str:
+        return f"the WebSocket to {safe_url(self.url)} was recorded without its messages"
+
+    def text(self) -> str:
+        return "\n".join([
+            f"Rewind replay miss: {self.headline()} (a session recorded before Rewind recorded "
+            "WebSocket conversations).",
+            "Re-record the session to replay it.",
+        ])

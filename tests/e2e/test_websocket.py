@@ -11,13 +11,16 @@ reaching the fake, and a message the recording does not have must be a loud miss
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rewind.testing.fake_provider import FakeProvider
-from tests.e2e.harness import ROOT, SECRET, Rewind, all_stored_bytes
+from tests.e2e.harness import ROOT, SECRET, Rewind, all_stored_bytes, mitmdump, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +100,50 @@ def test_two_live_recordings_fingerprint_and_bisect_the_same(
     assert fingerprints[0] == fingerprints[1]
     bisect = rw.json("bisect", "first", "second")
     assert bisect["identical"] is True, bisect
+
+
+HOLDS_OPEN = """
+import os, sys, time
+from websockets.sync.client import connect
+import ssl
+ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+with connect(sys.argv[1], ssl=ctx, additional_headers={"Authorization": "Bearer k"}) as ws:
+    print(ws.recv()[:30], flush=True)
+    ws.send("still here")
+    print(ws.recv(), flush=True)
+    time.sleep(60)
+"""
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_mitmdump_keeps_a_conversation_still_open_when_it_stops(
+    rw: Rewind, fake: FakeProvider, clients_python: Path, tmp_path: Path
+) -> None:
+    route = f"rewind_route=api.openai.com={fake.url}"
+    proc, port = mitmdump(rw, "record.py", tmp_path / "mitm", "rewind_name=open", route)
+    ca = tmp_path / "mitm" / "mitmproxy-ca-cert.pem"
+    agent = None
+    try:
+        wait_for(ca.exists)
+        proxy = f"http://127.0.0.1:{port}"
+        env = {**rw.env, "HTTPS_PROXY": proxy, "SSL_CERT_FILE": str(ca)}
+        url = "wss://api.openai.com/v1/realtime?model=m"
+        wait_for(lambda: listening(port))
+        agent = subprocess.Popen([str(clients_python), "-c", HOLDS_OPEN, url], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: fake.ws_messages == 1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        if agent is not None:
+            agent.kill()
+            agent.communicate()
+    assert "Session recorded:" in err, err
+    [step] = rw.json("inspect", "open")["steps"]
+    assert step["kind"] == "websocket" and "still open" in (step["error"] or "")
+    lines = transcript(rw, "open")
+    assert [line["from"] for line in lines] == ["server", "client", "server"]

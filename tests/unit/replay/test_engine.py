@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import Provider
 from rewind.canon.redact import RedactionPolicy
+from rewind.canon.websocket import Transcript, encode
+from rewind.core.exchange import Frame
+from rewind.errors import ReplayError
 from rewind.replay.engine import Incoming, ReplayEngine, split_chunks
 from tests.unit.replay.factories import make_step
 
@@ -144,3 +149,37 @@ def test_a_look_alike_of_an_upload_is_still_a_miss() -> None:
     engine, _ = _engine("hi")
     answer = engine.decide(Incoming("GET", INGEST, (), b""))
     assert answer.miss is not None and answer.telemetry is None
+
+
+WS_URL = "wss://api.openai.com/v1/realtime"
+
+
+def _ws_engine(kind: str, transcript: bytes) -> ReplayEngine:
+    fp = fingerprint("GET", WS_URL, (), b"", Provider.OPENAI)
+    step = make_step(1, fp, kind=kind, method="GET", url=WS_URL, status=101, reason="Switching Protocols")
+    return ReplayEngine([step], {"req1": b"", "resp1": transcript}, RedactionPolicy())
+
+
+def test_a_websocket_step_answers_its_handshake_with_the_conversation() -> None:
+    recorded = (Frame(1.0, False, True, b"hi"),)
+    engine = _ws_engine("websocket", encode(recorded, None))
+    answer = engine.decide(Incoming("GET", WS_URL, (), b""))
+    assert answer.status == 101 and answer.websocket == Transcript(recorded) and answer.miss is None
+
+
+def test_a_damaged_transcript_fails_before_the_agent_runs() -> None:
+    with pytest.raises(ReplayError, match="step 1 .*WebSocket.* line 1"):
+        _ws_engine("websocket", b"\x00garbage")
+
+
+def test_a_handshake_recorded_without_its_messages_is_refused_saying_why() -> None:
+    engine = _ws_engine("http", b"")  # recorded before Rewind recorded WebSocket messages
+    answer = engine.decide(Incoming("GET", WS_URL, (), b""))
+    assert answer.status == 502 and answer.websocket is None
+    assert b"recorded without its messages" in answer.body and engine.misses == [answer.miss]
+
+
+def test_a_websocket_message_miss_is_remembered() -> None:
+    engine = _ws_engine("websocket", encode((), None))
+    report = engine.websocket_miss(WS_URL, Frame(0.0, True, True, b"what?"))
+    assert engine.misses == [report] and "what?" in report.headline()
