@@ -113,3 +113,26 @@ def test_tool_call_ids_do_not_change_fingerprints(
     assert [s["fingerprint"] for s in one] == [s["fingerprint"] for s in two]
     replay_two_against_one = rw("replay", "one", "--", *agent)
     assert replay_two_against_one.returncode == 0, replay_two_against_one.stderr
+
+
+def test_anthropic_streamed_tool_use_ids_do_not_change_fingerprints(
+    rw: Rewind, fake: FakeProvider, clients_python: Path, fake_keys: dict[str, str]
+) -> None:
+    """The anthropic SDK's streamed tool round trip, twice live: the fake issues other
+    ``toolu_`` ids each run, which the agent echoes back; the fingerprints stay equal."""
+    agent = [str(clients_python), str(CLIENTS / "py_anthropic_agent.py"), "--sections", "stream_tool"]
+    route = f"api.anthropic.com={fake.url}"
+    for name in ("one", "two"):
+        result = rw.record("--name", name, "--route", route, "--", *agent, **fake_keys)
+        assert result.returncode == 0, result.stdout + result.stderr
+    echoed = [
+        block["id"]
+        for r in fake.requests
+        for message in r.json().get("messages", [])
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_use"
+    ]
+    assert len(echoed) == 2 and echoed[0] != echoed[1] and echoed[0].startswith("toolu_")
+    one, two = (rw.json("inspect", n)["steps"] for n in ("one", "two"))
+    assert len(one) == 2 and [s["fingerprint"] for s in one] == [s["fingerprint"] for s in two]
