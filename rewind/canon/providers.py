@@ -16,6 +16,7 @@ Readers never raise: an unknown or garbled body gives ``Usage()`` and a ``None``
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -101,14 +102,21 @@ def provider_named(name: str | None) -> Provider | None:
         return None
 
 
+_PROVIDER_NAMES = frozenset(p.value for p in Provider)
+
+
 def detect_provider(host: str, path: str, listener: str | None) -> Provider | None:
     """The provider by reverse listener, else by host, else by the request path's shape."""
-    if listener in {p.value for p in Provider}:
+    if listener in _PROVIDER_NAMES:
         return Provider(listener)
     by_host = PROVIDER_HOSTS.get(_bare_host(host))
     if by_host is not None:
         return by_host
-    bare = _bare_path(path)
+    return _provider_by_path(_bare_path(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _provider_by_path(bare: str) -> Provider | None:
     return next((p for p, shape in _PATH_SHAPES.items() if shape.search(bare)), None)
 
 

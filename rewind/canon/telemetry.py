@@ -48,6 +48,7 @@ is some API's query, not an export).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -150,7 +151,13 @@ ENDPOINTS: tuple[TelemetryEndpoint, ...] = (
 
 def telemetry_endpoint(host: str, path: str, method: str = "POST") -> TelemetryEndpoint | None:
     """The table row a request matches; ``host`` may carry a port, ``path`` a query."""
-    bare_host, bare_path, verb = _bare_host(host), path.split("?", 1)[0], method.upper()
+    return _endpoint_at(_bare_host(host), path.split("?", 1)[0], method.upper())
+
+
+@functools.lru_cache(maxsize=4096)
+def _endpoint_at(bare_host: str, bare_path: str, verb: str) -> TelemetryEndpoint | None:
+    """Memoised: an agent calls a few endpoints many times, and a dozen regexes per call
+    showed in the recording proxy's profile."""
     return next((e for e in ENDPOINTS if e.matches(bare_host, bare_path, verb)), None)
 
 

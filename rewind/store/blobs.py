@@ -22,6 +22,7 @@ import functools
 import hashlib
 import os
 import struct
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +72,21 @@ def sha256_hex(data: bytes | memoryview) -> str:
 def compress(data: bytes, base: bytes | None) -> bytes:
     """One zstd frame of ``data``, with ``base`` as its prefix dictionary if given."""
     if base is None:
-        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+        return _plain_compressor().compress(data)
     params = _params(_size_class(len(data)), _window_log(len(base) + len(data)))
     return zstandard.ZstdCompressor(compression_params=params, dict_data=_raw_dict(base)).compress(data)
+
+
+_local = threading.local()
+
+
+def _plain_compressor() -> zstandard.ZstdCompressor:
+    """This thread's compressor without a dictionary: making one costs about ten times
+    what compressing a small body does (a compressor is not shared between threads)."""
+    compressor: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+    if compressor is None:
+        compressor = _local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return compressor
 
 
 def _size_class(size: int) -> int:
