@@ -8,10 +8,18 @@ exchange is handled: the recorder awaits it before the last bytes of a response 
 the agent, so a call the agent saw complete is on disk even after ``kill -9``. Failures
 never block or break the agent's response and are never swallowed: each is reported at
 once and counted (the future then resolves to ``False``), and ``close()`` drains the queue.
+
+``later(job)`` defers work that need not delay a response (describing a stored step).
+Called while storing in the proxy's event loop, the job is scheduled on that loop: it runs
+once the response hook has returned and the response's bytes are written. Called on the
+worker, it is queued behind what is there. Jobs never run in another thread than the one
+storing (a second thread computing beside the event loop only makes it wait for the GIL),
+and ``close()`` runs any job still pending (a loop stopped before running it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import sys
 import threading
@@ -20,7 +28,7 @@ from concurrent.futures import Future
 
 from rewind.core.exchange import Exchange
 
-_Item = tuple[Exchange, "Future[bool]"]
+_Item = tuple[Exchange, "Future[bool]"] | Callable[[], None]
 INLINE_MAX_BYTES = 256 * 1024  # bodies up to this are stored in the caller when idle
 
 
@@ -37,6 +45,8 @@ class BackgroundSink:
         self._closed = False
         self._queued = 0  # written by the submitting thread only
         self._handled = 0  # written by the worker only
+        self._pending: set[Callable[[], None]] = set()  # jobs scheduled on the event loop
+        self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="rewind-sink", daemon=True)
         self._thread.start()
 
@@ -54,15 +64,49 @@ class BackgroundSink:
             self._queue.put((exchange, done))
         return done
 
+    def later(self, job: Callable[[], None]) -> None:
+        """Run ``job`` after the current response is on its way (see module). Thread-safe."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._queue.put(job)
+            return
+        with self._pending_lock:
+            self._pending.add(job)
+        loop.call_soon(self._run_pending, job)
+
+    def _run_pending(self, job: Callable[[], None]) -> None:
+        with self._pending_lock:
+            if job not in self._pending:
+                return
+            self._pending.discard(job)
+        _run_job(job)
+
     def close(self, timeout: float = 60.0) -> list[str]:
         """Finish every queued exchange; the failures seen."""
         self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        self._run_left_jobs()
         return self.failures
+
+    def _run_left_jobs(self) -> None:
+        """Jobs a stopped loop never ran, and jobs the worker queued behind the end while
+        storing the last exchanges."""
+        with self._pending_lock:
+            left, self._pending = list(self._pending), set()
+        for job in left:
+            _run_job(job)
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if callable(item):
+                _run_job(item)
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
+            if callable(item):
+                _run_job(item)
+                continue
             exchange, done = item
             stored = self._handle(exchange)
             self._handled += 1
@@ -80,6 +124,14 @@ class BackgroundSink:
         message = f"rewind: step {step} was NOT recorded: {type(exc).__name__}: {exc}"
         self.failures.append(message)
         print(message, file=sys.stderr, flush=True)
+
+
+def _run_job(job: Callable[[], None]) -> None:
+    try:
+        job()
+    except Exception as exc:  # said, never swallowed: the step itself is already stored
+        print(f"rewind: WARNING: describing a recorded step failed: {type(exc).__name__}: {exc}",
+              file=sys.stderr, flush=True)
 
 
 def _size(exchange: Exchange) -> int:

@@ -33,7 +33,7 @@ from rewind.capture.wiring import BaseUrls, Listener, Wiring, agent_env, listene
 from rewind.core.exchange import Exchange
 from rewind.store.home import Home, ensure_home
 from rewind.store.ids import new_session_id
-from rewind.store.ingest import exchange_to_step
+from rewind.store.ingest import Stored, describe, store_step
 from rewind.store.models import Gap, SessionStart, StepRecord
 from rewind.store.writer import SessionWriter
 
@@ -127,10 +127,31 @@ def session_start(req: RecordRequest, redactor: Redactor) -> SessionStart:
     )
 
 
-def keep(ex: Exchange, writer: SessionWriter, redactor: Redactor, tally: Tally) -> None:
-    """Redact (learning its secrets), store and journal one exchange (on the sink thread)."""
-    step = exchange_to_step(ex, writer, writer.session_id, redactor, classify=step_tag)
-    writer.add_step(step)
+Later = Callable[[Callable[[], None]], None]  # runs a job after the response is released
+
+
+def keep(
+    ex: Exchange, writer: SessionWriter, redactor: Redactor, tally: Tally, later: Later | None = None
+) -> None:
+    """Redact (learning its secrets), store and journal one exchange (on the sink thread).
+
+    With ``later``, the step is journalled with what replay needs, and what its response
+    means (usage, meaning, tag...) is read and journalled again by a job run after the
+    response reached the agent: that reading is off the response's path. A step whose
+    second line never came (``kill -9`` in between) gets it computed when read."""
+    stored = store_step(ex, writer, writer.session_id, redactor)
+    if later is None or stored.described:
+        step = describe(stored, step_tag)
+        writer.add_step(step)
+        tally.add(step)
+        return
+    writer.add_step(stored.step)
+    later(lambda: _describe_later(stored, writer, tally))
+
+
+def _describe_later(stored: Stored, writer: SessionWriter, tally: Tally) -> None:
+    step = describe(stored, step_tag)
+    writer.amend_step(step)
     tally.add(step)
 
 
@@ -165,7 +186,7 @@ def record(
     writer = SessionWriter(home, start)
     threading.Thread(target=writer.prepare, name="rewind-prepare", daemon=True).start()
     tally = Tally()
-    sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally))
+    sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally, sink.later))
     ports = ports or ListenerPorts()
     recorder = Recorder(sink.submit, ports, on_request=policy.learn_request)  # secrets known early
     addons = [
@@ -201,11 +222,13 @@ def _start_or_abort(proxy: ProxyThread, sink: BackgroundSink, writer: SessionWri
         raise
 
 
-def store_exchange(ex: Exchange, writer: SessionWriter, policy: Any, tally: Tally) -> None:
+def store_exchange(
+    ex: Exchange, writer: SessionWriter, policy: Any, tally: Tally, later: Later | None = None
+) -> None:
     """``keep`` one exchange; one that cannot be stored becomes a gap in the session
     (and the sink reports it) instead of vanishing."""
     try:
-        keep(ex, writer, policy, tally)
+        keep(ex, writer, policy, tally, later)
     except Exception as exc:
         writer.add_gap(ex.step, f"{type(exc).__name__}: {exc}")
         raise

@@ -8,8 +8,7 @@ returned step to ``SessionWriter.add_step``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.meaning import Meaning, response_meaning
@@ -42,20 +41,59 @@ def exchange_to_step(
     """Redact ``ex`` (with a session's redactor, which learns its secrets, or a bare policy),
     store its bodies as blobs and describe it as a step, with what its response means to
     the agent and, given ``classify``, its failure tag."""
+    return describe(store_step(ex, writer, session_id, redaction), classify)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An exchange redacted, its bodies stored and fingerprinted (``step``): all that replay
+    needs. What its response means is not read yet (``describe``)."""
+
+    step: StepRecord
+    red: Exchange
+    provider: Provider | None
+
+    @property
+    def described(self) -> bool:
+        return self.step.meaning is not None
+
+
+def store_step(
+    ex: Exchange, writer: SessionWriter, session_id: str, redaction: Redactor | RedactionPolicy,
+) -> Stored:
+    """The part of recording an exchange that must be on disk before its response reaches
+    the agent. An exchange that failed is described at once: whether a client that stopped
+    reading lost anything depends on what the stream said."""
     red = _redacted(ex, redaction)
     provider = detect_provider(red.host, red.path, red.listener)
+    stored = Stored(_step(red, provider, writer, session_id), red, provider)
+    if red.error is not None:
+        describe(stored)
+    return stored
+
+
+def describe(stored: Stored, classify: Classify | None = None) -> StepRecord:
+    """The stored step with its model, token usage, what its response means (digest,
+    finish reason, error type, answering model) and, given ``classify``, its failure tag;
+    set on the step itself (no copy of the whole record)."""
+    step, red, provider = stored.step, stored.red, stored.provider
     content_type = header(red.response_headers, "content-type")
-    usage = vars(extract_usage(provider, red.response_body, content_type))  # flat: no asdict
     meaning = _meaning(provider, red, content_type)
     if red.error is not None and red.frames is not None:  # a conversation cut short
         meaning = replace(meaning, error_type="transport", error_message=red.error)
     elif red.error is not None and not _complete_anyway(red.error, meaning):
         meaning = response_meaning(provider, red.status, content_type, red.response_body, red.error)
     elif red.error is not None:
-        red = replace(red, error=None)  # the client read the whole stream, then hung up
-    step = _step(red, provider, writer, session_id, {**usage, **_read(meaning, provider, red)})
+        step.error = None  # the client read the whole stream, then hung up
+    usage = extract_usage(provider, red.response_body, content_type)
+    step.input_tokens, step.output_tokens = usage.input_tokens, usage.output_tokens
+    step.cache_read_tokens, step.cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+    step.model = extract_model(provider, red.path, red.request_body, red.response_body)
+    step.meaning, step.error_type = meaning.digest(), meaning.error_type
+    step.finish_reason = "refusal" if meaning.refusal else meaning.finish_reason
+    step.response_model = extract_response_model(provider, red.response_body)
     if classify is not None:
-        step.tag = classify(step, meaning)  # a plain attribute: no copy of the whole record
+        step.tag = classify(step, meaning)
     return step
 
 
@@ -71,20 +109,7 @@ def _complete_anyway(error: str, meaning: Meaning) -> bool:
     return error.startswith(CLIENT_STOPPED_READING) and meaning.finish_reason is not None
 
 
-def _read(meaning: Meaning, provider: Provider | None, red: Exchange) -> dict[str, Any]:
-    """The columns a step gets from what its response means."""
-    return {
-        "meaning": meaning.digest(),
-        "finish_reason": "refusal" if meaning.refusal else meaning.finish_reason,
-        "error_type": meaning.error_type,
-        "response_model": extract_response_model(provider, red.response_body),
-    }
-
-
-def _step(
-    red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str,
-    read: dict[str, Any],
-) -> StepRecord:
+def _step(red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str) -> StepRecord:
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,
@@ -95,11 +120,10 @@ def _step(
         request_headers=red.request_headers,
         request_sha=request_sha,
         provider=_name(provider),
-        model=extract_model(provider, red.path, red.request_body, red.response_body),
         status=red.status, reason=red.reason, error=red.error,
         response_headers=red.response_headers, response_sha=_response_sha(red, writer, request_sha),
         latency_ms=_ms(red.latency_ms), ttft_ms=_ms(_ttft(red)), streamed=red.streamed,
-        chunks=_chunks(red), **read,
+        chunks=_chunks(red),
     )
 
 

@@ -329,11 +329,21 @@ def read_journal(journal: Path, live: bool) -> SessionRecord | None:
         return None
     record = SessionRecord(start, end=parse_end(_read_json(journal / END_FILE)))
     live = live and record.end is None
-    record.steps, bad = read_jsonl(journal / STEPS_FILE, lambda r: check_step(r, start.id), live)
+    steps, bad = read_jsonl(journal / STEPS_FILE, lambda r: check_step(r, start.id), live)
+    record.steps = last_line_of_each(steps)
     record.objects = written_objects(journal.parent.parent, start.id)
     record.gaps, bad2 = read_jsonl(journal / GAPS_FILE, lambda r: check_gap(r, start.id), live)
     record.skipped = [*bad, *bad2]
     return record
+
+
+def last_line_of_each(rows: Rows) -> Rows:
+    """One row per step, in the order steps first appeared: the last line written for a
+    step, which completes an earlier one (``SessionWriter.amend_step``)."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        by_step[row["step"]] = row
+    return list(by_step.values())
 
 
 def written_objects(home_root: Path, session_id: str) -> list[dict[str, Any]]:

@@ -115,6 +115,15 @@ class SessionWriter:
             self.step_count += 1
             self.total_tokens += (rec.input_tokens or 0) + (rec.output_tokens or 0)
 
+    def amend_step(self, rec: StepRecord) -> None:
+        """Journal a step again, completed (its usage, meaning, tag...); the last line of a
+        step is the one that counts (``journal.read_journal``)."""
+        with self._lock:
+            self._check_open()
+            with _io_errors(self.home):
+                self._journal.append_step(rec)
+            self.total_tokens += (rec.input_tokens or 0) + (rec.output_tokens or 0)
+
     def add_gap(self, step: int, reason: str) -> None:
         """Note an exchange that could not be stored, so the session shows the gap."""
         gap = Gap(step, reason)

@@ -84,10 +84,11 @@ def test_a_bad_journal_line_is_skipped_with_a_warning(rw: Rewind, fake: FakeProv
     proc = rw.popen("record", "--name", "crashed", *tools_route(fake), "--", PYTHON, "-c", CALLS_AGENT,
                     "2", "hang", start_new_session=True)
     journal = wait_for_journal(rw.home)
-    wait_for(lambda: len((journal / "steps.jsonl").read_bytes().splitlines()) == 2)
+    wait_for(lambda: journalled_steps(journal) == {1, 2})
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     sid = journal.name
+    good = len((journal / "steps.jsonl").read_bytes().splitlines())  # a step may have two lines
     with (journal / "steps.jsonl").open("ab") as f:
         f.write(json.dumps({"session_id": sid, "step": 3}).encode() + b"\n")  # cut short
         f.write(b"\x00\xffgarbage\n")
@@ -97,14 +98,19 @@ def test_a_bad_journal_line_is_skipped_with_a_warning(rw: Rewind, fake: FakeProv
     sessions = {s["name"]: s for s in json.loads(listed.stdout)}
     assert sessions["crashed"]["steps"] == 2 and sessions["crashed"]["status"] == "interrupted"
     assert sessions["healthy"]["steps"] == 1
-    for number in (3, 4, 5):
+    for number in (good + 1, good + 2, good + 3):
         assert f"steps.jsonl, line {number}" in listed.stderr
     again = rw("list", "--json")
-    assert "line 3" not in again.stderr  # warned once, when the journal was sealed
+    assert f"line {good + 1}" not in again.stderr  # warned once, when the journal was sealed
     doctor = rw("doctor", "--json")
     report = json.loads(doctor.stdout)
     crashed = next(s for s in report["sessions"] if s["name"] == "crashed")
     assert len(crashed["skipped_lines"]) == 3
+
+
+def journalled_steps(journal: Path) -> set[int]:
+    lines = (journal / "steps.jsonl").read_bytes().splitlines()
+    return {json.loads(line)["step"] for line in lines if line.endswith(b"}")}
 
 
 def wait_for_journal(home: Path) -> Path:

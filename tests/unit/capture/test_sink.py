@@ -66,3 +66,47 @@ def test_a_submit_after_close_fails_loudly_and_does_not_hang(capsys: pytest.Capt
     sink.close()
     assert sink.submit(_ex(9)).result(1) is False
     assert sink.failures and "step 9 was NOT recorded" in capsys.readouterr().err
+
+
+def test_a_later_job_on_the_event_loop_runs_after_the_current_callback() -> None:
+    import asyncio
+
+    order: list[str] = []
+    sink = BackgroundSink(lambda ex: sink.later(lambda: order.append(f"described {ex.step}")))
+
+    async def response_hook() -> None:
+        sink.submit(_ex(1))  # small and idle: stored in this thread
+        order.append("response sent")
+        await asyncio.sleep(0)
+
+    asyncio.run(response_hook())
+    assert order == ["response sent", "described 1"]
+    sink.close()
+
+
+def test_a_later_job_the_loop_never_ran_runs_at_close() -> None:
+    import asyncio
+
+    ran: list[int] = []
+    sink = BackgroundSink(lambda ex: sink.later(lambda: ran.append(ex.step)))
+    loop = asyncio.new_event_loop()
+
+    def store_then_stop() -> None:
+        sink.submit(_ex(1))
+        loop.stop()  # the loop ends with this iteration, before the job's
+
+    loop.call_soon(store_then_stop)
+    loop.run_forever()
+    loop.close()
+    assert ran == []
+    sink.close()
+    assert ran == [1]
+
+
+def test_a_later_job_off_the_loop_is_queued_behind_the_work(capsys: pytest.CaptureFixture[str]) -> None:
+    ran: list[int] = []
+    sink = BackgroundSink(lambda ex: None)
+    sink.later(lambda: ran.append(1))
+    sink.later(lambda: 1 / 0)  # type: ignore[func-returns-value]
+    sink.close()
+    assert ran == [1] and "describing a recorded step failed: ZeroDivisionError" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from rewind.core.exchange import Chunk, Exchange
 from rewind.store.blobs import iter_objects, reader_for
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.ingest import exchange_to_step
+from rewind.store.ingest import describe, exchange_to_step, store_step
 from rewind.store.writer import SessionWriter
 
 from .conftest import make_start
@@ -155,3 +155,23 @@ def test_a_client_that_stopped_reading_failed_only_if_the_stream_was_cut_off(
     step = exchange_to_step(make_exchange(error=error, **_stream(*events)), writer, "s1", POLICY)
     assert (step.error == error) is error_kept and step.status == 200
     assert (step.finish_reason == "stop") is finished
+
+
+def test_storing_leaves_the_description_for_later_and_describing_completes_the_step(
+    writer: SessionWriter,
+) -> None:
+    stored = store_step(make_exchange(), writer, writer.session_id, POLICY)
+    first = exchange_to_step(make_exchange(step=2), writer, writer.session_id, POLICY)
+    assert not stored.described and stored.step.input_tokens is None and stored.step.model is None
+    assert stored.step.fingerprint == first.fingerprint and stored.step.request_sha == first.request_sha
+    step = describe(stored, classify=lambda _step, meaning: f"tag:{meaning.kind}")
+    assert stored.described and step is stored.step
+    assert (step.model, step.input_tokens, step.response_model, step.tag) == (
+        "gpt-4o-mini", 11, "gpt-4o-mini-2024-07-18", "tag:llm")
+    assert step.meaning == first.meaning
+
+
+def test_a_failed_exchange_is_described_at_once(writer: SessionWriter) -> None:
+    stored = store_step(make_exchange(status=None, response_body=b"", error="reset"), writer,
+                        writer.session_id, POLICY)
+    assert stored.described and stored.step.error_type == "transport"

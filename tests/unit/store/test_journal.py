@@ -310,3 +310,15 @@ def test_lock_of_a_killed_process_is_released(journal: Path, children: list[subp
     proc.kill()
     proc.wait()
     assert not is_live(journal)
+
+
+def test_a_step_journalled_again_counts_by_its_last_line_in_first_order(journal: Path) -> None:
+    w = writer(journal)
+    w.append_step(step(1))
+    w.append_step(step(2))
+    w.append_step(step(1, meaning="m1:" + "0" * 64, input_tokens=7))  # step 1, described
+    w.close()
+    record = read_journal(journal, live=True)
+    assert record is not None
+    assert [(r["step"], r["meaning"], r["input_tokens"]) for r in record.steps] == [
+        (1, "m1:" + "0" * 64, 7), (2, None, None)]
