@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -43,17 +43,21 @@ __all__ = [
     "SECRET_ENV_MARKERS",
     "SECRET_HEADERS",
     "SECRET_QUERY_PARAMS",
+    "PreparedRequest",
     "RedactionPolicy",
     "Scanned",
     "Scrubber",
     "exchange_secrets",
+    "prepare_request",
     "redact_bytes",
     "redact_exchange",
     "redact_headers",
+    "redact_prepared",
     "redact_scanned",
     "redact_text",
     "redact_url",
     "request_secrets",
+    "response_secrets",
 ]
 
 REDACTED = "[REDACTED]"
@@ -330,6 +334,49 @@ def redact_exchange(ex: Exchange, policy: RedactionPolicy, extra_literals: Itera
     """
     scanned = Scanned.of(ex)
     return redact_scanned(ex, scanned, Scrubber.of(policy, [*extra_literals, *scanned.secrets]))
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request scanned and redacted while its response was awaited (``prepare_request``),
+    with the scrubber that did it: still valid when the session's scrubber is the same
+    object (no secret learned since) and the request is the same."""
+
+    scrub: Scrubber
+    request: Found
+    raw: tuple[str, Headers, bytes]  # url, headers, body as scanned
+    url: str
+    request_headers: Headers
+    request_body: bytes
+
+
+def prepare_request(ex: Exchange, scrub_after: Callable[[Iterable[bytes]], Scrubber]) -> PreparedRequest:
+    """Scan ``ex``'s request, learn its secrets (``scrub_after`` learns them and gives the
+    scrubber to use) and redact the request."""
+    request = scan(ex.request_body)
+    scrub = scrub_after(_usable([*request_secrets(ex.url, ex.request_headers), *request.secrets]))
+    raw = (ex.url, ex.request_headers, ex.request_body)
+    return PreparedRequest(scrub, request, raw, scrub.text(ex.url), scrub.headers(ex.request_headers),
+                           scrub.bytes(ex.request_body, request))
+
+
+def response_secrets(ex: Exchange) -> tuple[Found, tuple[bytes, ...]]:
+    """The scan of ``ex``'s response and the secrets its headers and body carry."""
+    response = scan(_stream(ex))
+    return response, _usable([*_header_secrets(ex.response_headers), *response.secrets])
+
+
+def redact_prepared(
+    ex: Exchange, prepared: PreparedRequest, response: Found, scrub: Scrubber
+) -> Exchange | None:
+    """``ex`` redacted reusing its prepared request; ``None`` when that is stale."""
+    if scrub is not prepared.scrub or (ex.url, ex.request_headers, ex.request_body) != prepared.raw:
+        return None
+    scanned = Scanned(prepared.request, response, ())
+    return replace(
+        ex, url=prepared.url, request_headers=prepared.request_headers, request_body=prepared.request_body,
+        extra={k: scrub.text(v) for k, v in ex.extra.items()}, **_response_fields(ex, scanned, scrub),
+    )
 
 
 def redact_scanned(ex: Exchange, scanned: Scanned, scrub: Scrubber) -> Exchange:

@@ -16,11 +16,15 @@ from rewind.canon.detect import Where, is_secret_value
 from rewind.canon.redact import (
     MIN_LITERAL_LENGTH,
     REDACTED,
+    PreparedRequest,
     RedactionPolicy,
     Scanned,
     Scrubber,
+    prepare_request,
+    redact_prepared,
     redact_scanned,
     request_secrets,
+    response_secrets,
 )
 from rewind.core.exchange import Exchange, Headers
 
@@ -64,6 +68,20 @@ class Redactor:
         scanned = Scanned.of(ex)
         self.learn(scanned.secrets)
         return redact_scanned(ex, scanned, self.scrubber())
+
+    def prepare_request(self, ex: Exchange) -> PreparedRequest:
+        """``ex``'s request redacted ahead of its response (its secrets learned)."""
+        return prepare_request(ex, self._learn_then_scrubber)
+
+    def redact_prepared(self, ex: Exchange, prepared: PreparedRequest) -> Exchange | None:
+        """``ex`` redacted reusing its prepared request, after learning its response's
+        secrets; ``None`` when a secret learned since makes the preparation stale."""
+        response, secrets = response_secrets(ex)
+        return redact_prepared(ex, prepared, response, self._learn_then_scrubber(secrets))
+
+    def _learn_then_scrubber(self, secrets: Iterable[bytes]) -> Scrubber:
+        self.learn(secrets)
+        return self.scrubber()
 
     def redact_text(self, text: str) -> str:
         """stdout, stderr, a log line or an error message, redacted."""

@@ -20,6 +20,10 @@ the upstream). Such an exchange keeps the chunks the client was given, and its e
 says the client stopped reading (``CLIENT_STOPPED_READING``); the store drops that error
 when the stream was complete by its provider's format, and keeps it when it was cut off.
 
+Speed: given ``prepare``, the request-side work of storing (redaction, fingerprint) runs on
+the event loop right after the request hook, while the upstream answers; the exchange
+carries it, and the store reuses it unless a secret learned since makes it stale.
+
 Memory: a streamed body is joined once, and its chunks become views of that one body.
 
 WebSockets: a handshake the server accepts (``101``) is kept when the conversation ends
@@ -48,6 +52,8 @@ from rewind.core.exchange import CLIENT_STOPPED_READING, Chunk, Close, Exchange,
 Sink = Callable[[Exchange], "Future[Any] | None"]
 # Called in the request hook with the logical URL and the headers the agent sent.
 RequestObserver = Callable[[str, Headers], None]
+# Does the request-side work of storing an exchange while its response is awaited.
+Preparer = Callable[[Exchange], object]
 STREAMED_TYPES = ("text/event-stream", "application/x-ndjson", "application/jsonl")
 META_STEP = "rewind_step"
 META_URL = "rewind_url"
@@ -55,6 +61,7 @@ META_TAP = "rewind_tap"
 META_HEADERS = "rewind_request_headers"
 META_KEPT = "rewind_kept"
 META_STILL_OPEN = "rewind_still_open"
+META_PREPARED = "rewind_prepared"
 # How mitmproxy words an HTTP/2 client's reset of one stream (its connection stays open).
 STREAM_RESET = "stream reset by client"
 STILL_OPEN = "the recording ended while this WebSocket was still open"
@@ -97,8 +104,10 @@ class Recorder:
         ports: ListenerPorts | None = None,
         notify: Callable[[str], None] | None = None,
         on_request: RequestObserver | None = None,
+        prepare: Preparer | None = None,
     ) -> None:
         self.sink = sink
+        self.prepare = prepare
         self.ports = ports or ListenerPorts()
         self.notify = notify or _to_stderr
         self.on_request = on_request
@@ -118,6 +127,18 @@ class Recorder:
         if self.on_request is not None:
             self.on_request(url, headers)
         flow.request.headers["accept-encoding"] = "identity"
+        if self.prepare is not None:  # once the request is on its way upstream
+            asyncio.get_running_loop().call_soon(self._prepare, flow)
+
+    def _prepare(self, flow: http.HTTPFlow) -> None:
+        """The request-side work of storing, while the upstream answers. A failure here
+        only means the work is done again when the exchange is stored (and reported then)."""
+        if self.prepare is None or flow.response is not None or flow.metadata.get(META_KEPT):
+            return
+        try:
+            flow.metadata[META_PREPARED] = self.prepare(_request_only(flow, self.ports.provider_of(flow)))
+        except Exception:  # noqa: BLE001 - the storing path redoes it and reports
+            flow.metadata.pop(META_PREPARED, None)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
@@ -200,8 +221,21 @@ def is_streamed(response: http.Response) -> bool:
 
 def to_exchange(flow: http.HTTPFlow, listener: str | None) -> Exchange:
     """The plain record of a finished (or failed) flow."""
+    exchange = _request_only(flow, listener)
+    exchange.prepared = flow.metadata.get(META_PREPARED)
+    if flow.response is not None:
+        _add_response(exchange, flow.response, flow.metadata.get(META_TAP))
+    if flow.websocket is not None:
+        _add_conversation(exchange, flow)
+    if flow.error is not None:
+        stopped = stopped_reading(flow)
+        exchange.error = f"{CLIENT_STOPPED_READING}: {flow.error.msg}" if stopped else flow.error.msg
+    return exchange
+
+
+def _request_only(flow: http.HTTPFlow, listener: str | None) -> Exchange:
     request = flow.request
-    exchange = Exchange(
+    return Exchange(
         step=int(flow.metadata[META_STEP]),
         started_at=request.timestamp_start,
         method=request.method,
@@ -211,14 +245,6 @@ def to_exchange(flow: http.HTTPFlow, listener: str | None) -> Exchange:
         listener=listener,
         http_version=request.http_version,
     )
-    if flow.response is not None:
-        _add_response(exchange, flow.response, flow.metadata.get(META_TAP))
-    if flow.websocket is not None:
-        _add_conversation(exchange, flow)
-    if flow.error is not None:
-        stopped = stopped_reading(flow)
-        exchange.error = f"{CLIENT_STOPPED_READING}: {flow.error.msg}" if stopped else flow.error.msg
-    return exchange
 
 
 def stopped_reading(flow: http.HTTPFlow) -> bool:

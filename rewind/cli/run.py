@@ -33,7 +33,7 @@ from rewind.capture.wiring import BaseUrls, Listener, Wiring, agent_env, listene
 from rewind.core.exchange import Exchange
 from rewind.store.home import Home, ensure_home
 from rewind.store.ids import new_session_id
-from rewind.store.ingest import Stored, describe, store_step
+from rewind.store.ingest import Stored, describe, prepare, store_step
 from rewind.store.models import Gap, SessionStart, StepRecord
 from rewind.store.writer import SessionWriter
 
@@ -188,7 +188,9 @@ def record(
     tally = Tally()
     sink = BackgroundSink(lambda ex: store_exchange(ex, writer, policy, tally, sink.later))
     ports = ports or ListenerPorts()
-    recorder = Recorder(sink.submit, ports, on_request=policy.learn_request)  # secrets known early
+    recorder = Recorder(  # secrets known early; request-side work done while upstream answers
+        sink.submit, ports, on_request=policy.learn_request, prepare=lambda ex: prepare(ex, policy)
+    )
     addons = [
         *loopback_gate(ports, req.upstreams), recorder, *extra_addons,
         Router(req.routes, ports, upstream_auth(listeners)),

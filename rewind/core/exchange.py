@@ -75,6 +75,9 @@ class Exchange:
     http_version: str = "HTTP/1.1"
     frames: tuple[Frame, ...] | None = None
     close: Close | None = None
+    # Work done on the request while its response was awaited (``store.ingest.prepare``),
+    # opaque to capture; used only if still valid when the exchange is stored.
+    prepared: object | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

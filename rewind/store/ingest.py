@@ -20,7 +20,7 @@ from rewind.canon.providers import (
     extract_usage,
     is_llm_call,
 )
-from rewind.canon.redact import RedactionPolicy, redact_exchange
+from rewind.canon.redact import PreparedRequest, RedactionPolicy, redact_exchange
 from rewind.canon.redactor import Redactor
 from rewind.canon.telemetry import is_telemetry
 from rewind.canon.websocket import encode as encode_transcript
@@ -58,15 +58,33 @@ class Stored:
         return self.step.meaning is not None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request redacted and fingerprinted while its response was awaited."""
+
+    redaction: PreparedRequest
+    fingerprint: str
+
+
+def prepare(ex: Exchange, redactor: Redactor) -> Prepared:
+    """The request-side work of storing ``ex`` (its response not there yet), done while the
+    upstream answers: ``store_step`` reuses it if no secret was learned since."""
+    redaction = redactor.prepare_request(ex)
+    red = replace(ex, url=redaction.url)  # off the response's path: a copy is cheap enough
+    provider = detect_provider(red.host, red.path, red.listener)
+    fp = fingerprint(ex.method, redaction.url, redaction.request_headers, redaction.request_body, provider)
+    return Prepared(redaction, fp)
+
+
 def store_step(
     ex: Exchange, writer: SessionWriter, session_id: str, redaction: Redactor | RedactionPolicy,
 ) -> Stored:
     """The part of recording an exchange that must be on disk before its response reaches
     the agent. An exchange that failed is described at once: whether a client that stopped
     reading lost anything depends on what the stream said."""
-    red = _redacted(ex, redaction)
+    red, known = _reusing(ex, redaction)
     provider = detect_provider(red.host, red.path, red.listener)
-    stored = Stored(_step(red, provider, writer, session_id), red, provider)
+    stored = Stored(_step(red, provider, writer, session_id, known), red, provider)
     if red.error is not None:
         describe(stored)
     return stored
@@ -109,14 +127,27 @@ def _complete_anyway(error: str, meaning: Meaning) -> bool:
     return error.startswith(CLIENT_STOPPED_READING) and meaning.finish_reason is not None
 
 
-def _step(red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str) -> StepRecord:
+def _reusing(ex: Exchange, redaction: Redactor | RedactionPolicy) -> tuple[Exchange, str | None]:
+    """``ex`` redacted, and its fingerprint when its prepared request could be reused."""
+    prepared = ex.prepared
+    if isinstance(prepared, Prepared) and isinstance(redaction, Redactor) and ex.frames is None:
+        red = redaction.redact_prepared(ex, prepared.redaction)
+        if red is not None:
+            return red, prepared.fingerprint
+    return _redacted(ex, redaction), None
+
+
+def _step(
+    red: Exchange, provider: Provider | None, writer: SessionWriter, session_id: str,
+    known_fingerprint: str | None = None,
+) -> StepRecord:
     request_sha = writer.put_blob(red.request_body, chain_of(red, "request"))
     return StepRecord(
         session_id=session_id, step=red.step,
         kind=step_kind(red, provider),
         method=red.method, url=red.url, started_at=round(red.started_at, 6),
-        fingerprint=fingerprint(red.method, red.url, red.request_headers, red.request_body,
-                                provider),
+        fingerprint=known_fingerprint or fingerprint(
+            red.method, red.url, red.request_headers, red.request_body, provider),
         request_headers=red.request_headers,
         request_sha=request_sha,
         provider=_name(provider),

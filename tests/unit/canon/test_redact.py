@@ -53,6 +53,7 @@ def everything(ex: Exchange) -> str:
 def test_public_api() -> None:
     assert sorted(redact.__all__) == [
         "MIN_LITERAL_LENGTH",
+        "PreparedRequest",
         "REDACTED",
         "RedactionPolicy",
         "SECRET_ENV_MARKERS",
@@ -61,13 +62,16 @@ def test_public_api() -> None:
         "Scanned",
         "Scrubber",
         "exchange_secrets",
+        "prepare_request",
         "redact_bytes",
         "redact_exchange",
         "redact_headers",
+        "redact_prepared",
         "redact_scanned",
         "redact_text",
         "redact_url",
         "request_secrets",
+        "response_secrets",
     ]
 
 

@@ -126,3 +126,31 @@ def test_learning_from_many_threads() -> None:
     for t in threads:
         t.join()
     assert set(red.literals) == {s.encode() for s in secrets}
+
+
+def test_a_request_prepared_ahead_redacts_exactly_as_the_whole_exchange_would() -> None:
+    ex = make_exchange(request_headers=(("Authorization", f"Bearer {PLAIN}"),),
+                       request_body=b'{"echo": "' + PLAIN.encode() + b'"}')
+    ahead = Redactor()
+    prepared = ahead.prepare_request(make_exchange(request_headers=ex.request_headers,
+                                                   request_body=ex.request_body, status=None))
+    reused = ahead.redact_prepared(ex, prepared)
+    assert reused is not None and reused == Redactor().redact_exchange(ex)
+    assert PLAIN not in everything(reused)
+
+
+def test_a_prepared_request_is_stale_once_a_secret_is_learned_after_it() -> None:
+    # The response names a secret the request carried unnoticed: the request must lose it too.
+    ex = make_exchange(request_body=b'{"note": "' + PLAIN.encode() + b'"}',
+                       response_body=b'{"api_key": "' + PLAIN.encode() + b'"}')
+    redactor = Redactor()
+    prepared = redactor.prepare_request(ex)
+    assert PLAIN.encode() in prepared.request_body  # nothing said it was a secret yet
+    assert redactor.redact_prepared(ex, prepared) is None
+    assert PLAIN not in everything(redactor.redact_exchange(ex))
+
+
+def test_a_prepared_request_is_stale_for_another_request() -> None:
+    redactor = Redactor()
+    prepared = redactor.prepare_request(make_exchange())
+    assert redactor.redact_prepared(make_exchange(request_body=b'{"q": 2}'), prepared) is None

@@ -199,3 +199,26 @@ def test_traffic_that_is_not_http_is_reported_once_per_server() -> None:
     for _ in range(3):
         recorder.tcp_start(tflow.ttcpflow())
     assert len(said) == 1 and "UNRECORDED" in said[0] and "not HTTP" in said[0]
+
+
+def test_the_request_is_prepared_after_its_hook_and_the_work_travels_with_the_exchange() -> None:
+    seen: list[Exchange] = []
+    prepared: list[Exchange] = []
+    recorder = Recorder(seen.append, prepare=lambda ex: prepared.append(ex) or "work")
+    flow = _flow()
+    response, flow.response = flow.response, None
+
+    async def proxy() -> None:
+        recorder.requestheaders(flow)
+        recorder.request(flow)
+        assert prepared == []  # not on the request's way upstream
+        await asyncio.sleep(0)
+        flow.response = response
+        await recorder.response(flow)
+
+    with taddons.context(recorder):
+        asyncio.run(proxy())
+    [request] = prepared
+    assert request.status is None and request.request_body == b'{"model":"gpt-4o"}'
+    [ex] = seen
+    assert ex.prepared == "work" and ex.status == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
@@ -11,11 +12,12 @@ import pytest
 from rewind.canon.fingerprint import fingerprint
 from rewind.canon.providers import Provider
 from rewind.canon.redact import RedactionPolicy
+from rewind.canon.redactor import Redactor
 from rewind.core.exchange import Chunk, Exchange
 from rewind.store.blobs import iter_objects, reader_for
 from rewind.store.home import Home
 from rewind.store.index import Store
-from rewind.store.ingest import describe, exchange_to_step, store_step
+from rewind.store.ingest import describe, exchange_to_step, prepare, store_step
 from rewind.store.writer import SessionWriter
 
 from .conftest import make_start
@@ -175,3 +177,16 @@ def test_a_failed_exchange_is_described_at_once(writer: SessionWriter) -> None:
     stored = store_step(make_exchange(status=None, response_body=b"", error="reset"), writer,
                         writer.session_id, POLICY)
     assert stored.described and stored.step.error_type == "transport"
+
+
+def test_a_prepared_request_is_reused_when_still_valid_and_redone_when_not(writer: SessionWriter) -> None:
+    redactor = Redactor(POLICY)
+    prepared = prepare(make_exchange(status=None, response_body=b""), redactor)
+    plain = exchange_to_step(make_exchange(step=9), writer, writer.session_id, POLICY)
+    assert prepared.fingerprint == plain.fingerprint
+    marked = dataclasses.replace(prepared, fingerprint="v2:" + "f" * 64)  # shows which path ran
+    reused = store_step(make_exchange(prepared=marked), writer, writer.session_id, redactor)
+    assert reused.step.fingerprint == marked.fingerprint and SECRET not in repr(reused.step)
+    other = make_exchange(step=2, prepared=marked, request_body=b'{"model": "gpt-4o"}')
+    redone = store_step(other, writer, writer.session_id, redactor)
+    assert redone.step.fingerprint not in (marked.fingerprint, plain.fingerprint)
