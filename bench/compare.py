@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rewind.canon.fingerprint import FINGERPRINT_VERSION
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
 from rewind.store.models import SessionStart, StepRecord
@@ -64,7 +65,7 @@ def step(writer: SessionWriter, number: int, call: int, bad: bool) -> StepRecord
         method="GET" if tool else "POST",
         url=TOOL_URL.format(n=call) if tool else URL,
         started_at=time.time(),
-        fingerprint=f"v1:{call:060x}{int(changed):04x}",
+        fingerprint=f"v{FINGERPRINT_VERSION}:{call:060x}{int(changed):04x}",  # current: no refingerprint
         request_headers=(("content-type", "application/json"),),
         request_sha=writer.put_blob(request),
         provider=None if tool else "openai",
@@ -86,6 +87,7 @@ def write_session(home: Home, name: str, steps: int, bad: bool) -> str:
         started_at=time.time(),
         command=("python", "agent.py"),
         cwd="/bench",
+        fingerprint_version=FINGERPRINT_VERSION,
     )
     writer = SessionWriter(home, start)
     calls = list(range(1, steps + 1))

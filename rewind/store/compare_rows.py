@@ -22,6 +22,7 @@ from rewind.store.fold import object_refs
 from rewind.store.index import Conn, open_index, resolve, session_infos
 from rewind.store.journal import decode_headers
 from rewind.store.models import SessionInfo
+from rewind.store.sqlargs import ANY_INTEGER, joined
 
 if TYPE_CHECKING:
     from rewind.store.index import Store
@@ -33,10 +34,10 @@ SELECT step, kind, method, method || ' ' || split_part(split_part(url, '://', 2)
        fingerprint, meaning, model, response_model
 FROM steps WHERE session_id = ? ORDER BY step
 """
-DETAILS_SQL = """
+DETAILS_SQL = f"""
 SELECT session_id, step, url, provider, status, error, request_sha, response_sha,
        CAST(request_headers AS VARCHAR), CAST(response_headers AS VARCHAR)
-FROM steps WHERE session_id = ? AND step = ANY(?)
+FROM steps WHERE session_id = ? AND step = {ANY_INTEGER}
 """
 
 
@@ -108,7 +109,9 @@ def step_details(store: Store, keys: list[StepKey]) -> dict[StepKey, StepDetail]
 
 
 def _rows(conn: Conn, session_id: str, steps: list[int]) -> list[tuple[Any, ...]]:
-    return conn.execute(DETAILS_SQL, [session_id, steps]).fetchall()
+    if not steps:
+        return []
+    return conn.execute(DETAILS_SQL, [session_id, joined(steps)]).fetchall()
 
 
 def _detail(row: tuple[Any, ...], blobs: dict[str, bytes]) -> StepDetail:

@@ -40,6 +40,7 @@ from rewind.store.journal import (
 )
 from rewind.store.models import SessionStart
 from rewind.store.sealed import Lookup, read_sealed, seal_record
+from rewind.store.sqlargs import ANY_TEXT, joined
 
 Conn = duckdb.DuckDBPyConnection
 Warn = Callable[[str], None]
@@ -121,7 +122,8 @@ def object_refs(conn: Conn, shas: list[str]) -> dict[str, BlobRef]:
     refs: dict[str, BlobRef] = {}
     wanted = set(shas)
     while wanted:
-        rows = conn.execute(f"SELECT {names} FROM objects WHERE sha = ANY(?)", [sorted(wanted)]).fetchall()
+        sql = f"SELECT {names} FROM objects WHERE sha = {ANY_TEXT}"
+        rows = conn.execute(sql, [joined(sorted(wanted))]).fetchall()
         found = {row[0]: BlobRef(*row) for row in rows}
         refs.update(found)
         wanted = {r.base for r in found.values() if r.base is not None and r.base not in refs}
@@ -149,7 +151,8 @@ def unlocated(conn: Conn, record: SessionRecord) -> bool:
     shas |= {row["response_sha"] for row in record.steps if row.get("response_sha")}
     if not shas:
         return False
-    found = conn.execute("SELECT count(*) FROM objects WHERE sha = ANY(?)", [sorted(shas)]).fetchone()
+    sql = f"SELECT count(*) FROM objects WHERE sha = {ANY_TEXT}"
+    found = conn.execute(sql, [joined(sorted(shas))]).fetchone()
     return found is None or found[0] < len(shas)
 
 

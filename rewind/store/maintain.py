@@ -45,6 +45,7 @@ from rewind.store.journal import (
 )
 from rewind.store.models import SessionInfo
 from rewind.store.sealed import Lookup, pointers, read_sealed
+from rewind.store.sqlargs import ANY_TEXT, joined
 
 # -- the objects on disk ----------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ def remove_sessions(home: Home, refs: list[str]) -> list[SessionInfo]:
         ids = sorted({i.id for i in infos})
         with transaction(conn):
             for table, column in (("steps", "session_id"), ("gaps", "session_id"), ("sessions", "id")):
-                conn.execute(f"DELETE FROM {table} WHERE {column} = ANY(?)", [ids])
+                conn.execute(f"DELETE FROM {table} WHERE {column} = {ANY_TEXT}", [joined(ids)])
         for sid in ids:  # under the lock: a fold in between would load the record again
             home.sealed_record(sid).unlink(missing_ok=True)
     return infos
@@ -337,7 +338,8 @@ def _collect_pack(conn: Any, home: Home, pack: str, live: dict[str, BlobRef], re
 def _forget(conn: Any, pack: str, removed: set[str]) -> None:
     """Drop the index rows of removed objects, so a later copy of one is not shadowed."""
     if removed:
-        conn.execute("DELETE FROM objects WHERE pack = ? AND sha = ANY(?)", [pack, sorted(removed)])
+        sql = f"DELETE FROM objects WHERE pack = ? AND sha = {ANY_TEXT}"
+        conn.execute(sql, [pack, joined(sorted(removed))])
 
 
 def _rewrite(conn: Any, home: Home, pack: str, keep: list[BlobRef]) -> int:
