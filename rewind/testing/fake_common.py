@@ -30,10 +30,13 @@ import re
 import secrets
 import string
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qs
+
+T = TypeVar("T")
 
 JsonObject = dict[str, Any]
 
@@ -407,3 +410,22 @@ def _json_object(request: FakeRequest) -> JsonObject | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+class PerContext(Generic[T]):
+    """One ``T`` per ``FakeContext`` (so per ``FakeProvider``), made on first use and
+    dropped with its context: state a fake keeps beside the context (stored responses,
+    WebSocket message counts)."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self.factory = factory
+        self._items: dict[int, T] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, context: FakeContext) -> T:
+        with self._lock:
+            item = self._items.get(id(context))
+            if item is None:
+                item = self._items[id(context)] = self.factory()
+                weakref.finalize(context, self._items.pop, id(context), None)
+            return item

@@ -38,7 +38,6 @@ import select
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from io import BufferedIOBase
@@ -53,6 +52,7 @@ from rewind.testing.fake_common import (
     FakeRequest,
     JsonObject,
     JsonReply,
+    PerContext,
     Reply,
     count_words,
     parse_markers,
@@ -347,19 +347,8 @@ class MessageCounter:
             self._count = 0
 
 
-# One counter per FakeContext (so per FakeProvider), dropped with it.
-_COUNTERS: dict[int, MessageCounter] = {}
-_COUNTERS_LOCK = threading.Lock()
-
-
-def counter_of(context: FakeContext) -> MessageCounter:
-    """The message counter of the fake server whose context is ``context``."""
-    with _COUNTERS_LOCK:
-        counter = _COUNTERS.get(id(context))
-        if counter is None:
-            counter = _COUNTERS[id(context)] = MessageCounter()
-            weakref.finalize(context, _COUNTERS.pop, id(context), None)
-        return counter
+# The message counter of the fake server whose context is given.
+counter_of = PerContext(MessageCounter)
 
 
 def messages_received(context: FakeContext) -> int:

@@ -32,7 +32,6 @@ import re
 import secrets
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +42,7 @@ from rewind.testing.fake_common import (
     FakeRequest,
     JsonObject,
     JsonReply,
+    PerContext,
     Reply,
     StreamReply,
     ToolSpec,
@@ -122,19 +122,8 @@ class ResponseStore:
             return self.responses.pop(response_id, None) is not None
 
 
-# One store per FakeContext (so per FakeProvider), dropped with it.
-_STORES: dict[int, ResponseStore] = {}
-_STORES_LOCK = threading.Lock()
-
-
-def store_of(context: FakeContext) -> ResponseStore:
-    """The response store of the fake server whose context is ``context``."""
-    with _STORES_LOCK:
-        store = _STORES.get(id(context))
-        if store is None:
-            store = _STORES[id(context)] = ResponseStore()
-            weakref.finalize(context, _STORES.pop, id(context), None)
-        return store
+# The response store of the fake server whose context is given.
+store_of = PerContext(ResponseStore)
 
 
 # --- serving ------------------------------------------------------------------------------
