@@ -15,6 +15,8 @@ these (and only these) into a one-line message and an exit code.
      │    ├── BlobMissing           a referenced blob is absent
      │    ├── BlobCorrupt           a blob failed its sha256 check
      │    └── FormatVersionError    data written by a newer / unknown format version
+     ├── CassetteError          a cassette file is damaged, tampered with, unsigned or
+     │                          signed by another key, or would carry a secret
      └── ReplayError            replay could not be set up or run
 """
 
@@ -83,3 +85,7 @@ class FormatVersionError(StoreError):
 
 class ReplayError(RewindError):
     """Replay could not be set up or run."""
+
+
+class CassetteError(RewindError):
+    """A cassette (``.rw`` file) cannot be read, verified, trusted or written."""
