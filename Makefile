@@ -6,7 +6,7 @@ CLIENTS := .venv-clients
 FRAMEWORKS := .venv-frameworks
 NODE_CLIENT := tests/clients/node
 
-.PHONY: install clients frameworks demo test compat unit lint bench clean
+.PHONY: install clients frameworks plugin demo test compat unit lint bench clean
 
 install: $(BIN)/rewind
 
@@ -34,6 +34,17 @@ $(FRAMEWORKS_NODE)/node_modules/.done: $(FRAMEWORKS_NODE)/package.json $(FRAMEWO
 	cd $(FRAMEWORKS_NODE) && npm install --no-audit --no-fund --silent
 	@touch $@
 
+# A user's own test environment for the pytest plugin: the latest openai SDK and pytest,
+# the plugin, and no mitmproxy (its h11 pin clashes with current httpx on Python 3.11).
+PLUGIN_VENV := .venv-plugin
+plugin: $(PLUGIN_VENV)/.done
+
+$(PLUGIN_VENV)/.done: plugins/pytest-rewind/pyproject.toml
+	$(PYTHON) -m venv $(PLUGIN_VENV)
+	$(PLUGIN_VENV)/bin/pip install -q --upgrade pip
+	$(PLUGIN_VENV)/bin/pip install -q pytest openai ./plugins/pytest-rewind
+	@touch $@
+
 $(CLIENTS)/.done: tests/clients/requirements.txt
 	$(PYTHON) -m venv $(CLIENTS)
 	$(CLIENTS)/bin/pip install -q --upgrade pip
@@ -47,9 +58,10 @@ $(NODE_CLIENT)/node_modules/.done: $(NODE_CLIENT)/package.json
 demo: install
 	@bash scripts/demo.sh
 
-test: install clients frameworks
-	$(BIN)/ruff check rewind addons tests bench
+test: install clients frameworks plugin
+	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py
 	$(BIN)/pytest -n 2 -q tests
 
 # mitmproxy 12 installs on Python 3.12+: record and replay end to end there too, when a
@@ -69,8 +81,9 @@ unit: install
 	$(BIN)/pytest -q tests/unit
 
 lint: install
-	$(BIN)/ruff check rewind addons tests bench
+	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py
 
 # Latency and SSE (run.py), disk and read-back (disk.py), recorder memory (memory.py),
 # start-up (startup.py), diff and bisect of two 10,000-step sessions (compare.py), stats
@@ -84,4 +97,4 @@ bench: install clients
 	$(BIN)/python bench/stats.py
 
 clean:
-	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules $(FRAMEWORKS_NODE)/node_modules
+	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules $(FRAMEWORKS_NODE)/node_modules $(PLUGIN_VENV)
