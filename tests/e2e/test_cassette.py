@@ -150,3 +150,24 @@ def test_export_refuses_a_secret_naming_the_step(rw: Rewind, fake: FakeProvider,
     refused = rw("export", "run", "-o", str(out), MY_SERVICE_TOKEN=word)  # ...but it is one here
     assert refused.returncode == 1, refused.stderr
     assert "step 1" in refused.stderr and "secret" in refused.stderr and not out.exists()
+
+
+def test_a_cassette_from_another_machines_paths_replays_here(
+    rw: Rewind, teammate: Rewind, fake: FakeProvider, tmp_path: Path
+) -> None:
+    """The recorded working directory need not exist: replay runs in the current one."""
+    from rewind.store import cassette as fmt
+    from rewind.store import transfer
+    from rewind.store.home import Home
+    from rewind.store.index import Store
+
+    stdout = record(rw, fake, DEMO_AGENT)
+    manifest, blobs = transfer._collect(Store(Home(rw.home)), ["run"])
+    manifest.sessions[0]["cwd"] = "/Users/someone/Projects/agent"  # a macOS home, not here
+    path = tmp_path / "mac.rw"
+    with path.open("wb") as f:
+        fmt.write(f, manifest, blobs.__getitem__)
+    assert teammate("import", str(path)).returncode == 0
+    replayed = teammate("replay", "run", **OFFLINE)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout == stdout and "Output identical." in replayed.stderr

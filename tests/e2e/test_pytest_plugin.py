@@ -43,6 +43,7 @@ def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake: Fake
     monkeypatch.setenv("REWIND_BIN", str(BIN / "rewind"))
     monkeypatch.setenv("PYTHONPATH", f"{PLUGIN}:{ROOT}")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # only the plugin given with -p
     return pytester
 
 
