@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -115,11 +116,9 @@ def keygen_command(output: Path) -> None:
 @contextmanager
 def _progress() -> Iterator[Callable[[int, int], None]]:
     """A transient progress bar on stderr, shown once an export is big enough."""
-    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
-    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_console(), transient=True)
     task: list[TaskID] = []
 
     def report(done: int, total: int) -> None:
@@ -134,6 +133,12 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
         yield report
     finally:
         bar.stop()
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 COMMANDS = [export_command, import_command, verify_command, keygen_command]

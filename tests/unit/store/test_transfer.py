@@ -106,3 +106,11 @@ def test_a_manifest_with_an_invalid_step_fails_verification(home: Home, tmp_path
     with pytest.raises(CassetteError, match="not valid"):
         transfer.verify(out)
     assert json.loads(json.dumps(manifest.sessions))  # still plain JSON
+
+
+def test_export_reports_its_progress_in_bytes_up_to_the_total(home: Home, tmp_path: Path) -> None:
+    record(home, "one", calls=3)
+    seen: list[tuple[int, int]] = []
+    done = transfer.export(home, ["one"], tmp_path / "one.rw", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (done.bytes, done.bytes) and len(seen) == done.blobs
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
