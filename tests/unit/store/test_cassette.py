@@ -68,8 +68,14 @@ def test_random_bytes_only_ever_raise_our_error(data: bytes) -> None:
 
 @settings(max_examples=300)
 @given(st.integers(0, len(VALID) - 1), st.integers(1, 255))
-def test_any_flipped_byte_of_a_valid_cassette_is_detected(position: int, flip: int) -> None:
+def test_any_flipped_byte_of_a_valid_cassette_is_detected_or_harmless(position: int, flip: int) -> None:
+    """Our error, or (a bit of the frame header that only sizes the decoder's window) the
+    very same content: never other content read as valid."""
     altered = bytearray(VALID)
     altered[position] ^= flip
-    with pytest.raises(CassetteError):
-        read_bytes(bytes(altered))
+    seen: dict[str, bytes] = {}
+    try:
+        opened = read_bytes(bytes(altered), seen.__setitem__)
+    except CassetteError:
+        return
+    assert seen == BLOBS and opened.manifest_bytes == read_bytes(VALID).manifest_bytes
