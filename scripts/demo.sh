@@ -54,3 +54,14 @@ echo
 echo "==> Fake provider stopped; replaying offline: rewind replay demo"
 stop_fake
 "$BIN/rewind" replay demo
+
+echo
+echo "==> Sharing it: rewind export demo -o demo.rw, imported into a second, empty store"
+SHARE="$(mktemp -d)"  # a teammate's machine: its own store, the cassette sent over
+CASSETTE="$SHARE/demo.rw"
+"$BIN/rewind" export demo -o "$CASSETTE"
+TEAMMATE="$SHARE/home"
+REWIND_HOME="$TEAMMATE" "$BIN/rewind" import "$CASSETTE"
+echo "==> Replaying it there: REWIND_HOME=teammate rewind replay demo"
+REWIND_HOME="$TEAMMATE" "$BIN/rewind" replay demo
+rm -rf "$SHARE"
