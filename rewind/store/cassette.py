@@ -28,7 +28,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import zstandard
 
@@ -43,6 +43,9 @@ MAX_BLOB = 1 << 40
 _LENGTH = struct.Struct(">Q")
 _SHA = frozenset("0123456789abcdef")
 _CHUNK = 1 << 20
+# The decoder's window (memory it must hold) is 8 MiB at most: written so, and a frame
+# that asks for more is refused rather than allocated.
+WINDOW_LOG = 23
 
 
 @dataclass(frozen=True)
@@ -89,16 +92,39 @@ def write(
     """Write a cassette to ``out``; ``blobs(sha)`` gives each blob's bytes."""
     manifest_bytes = manifest.to_bytes()
     out.write(MAGIC + b"%d\n" % FORMAT_VERSION)
-    with zstandard.ZstdCompressor(level=10, write_checksum=True).stream_writer(out, closefd=False) as z:
-        z.write(_LENGTH.pack(len(manifest_bytes)) + manifest_bytes)
-        z.write(_LENGTH.pack(len(signature)) + signature)
-        for entry in manifest.blobs:
-            data = blobs(entry.sha256)
-            if hashlib.sha256(data).hexdigest() != entry.sha256 or len(data) != entry.size:
-                raise CassetteError(f"blob {entry.sha256[:12]} changed while being exported")
-            z.write(data)
-            if progress is not None:
-                progress(len(data))
+    length_at = out.tell()
+    out.write(_LENGTH.pack(0))  # the compressed length, filled in below
+    size = 2 * _LENGTH.size + len(manifest_bytes) + len(signature) + sum(b.size for b in manifest.blobs)
+    params = zstandard.ZstdCompressionParameters.from_level(
+        10, window_log=WINDOW_LOG, write_checksum=True, write_content_size=True
+    )
+    compressor = zstandard.ZstdCompressor(compression_params=params)
+    try:
+        with compressor.stream_writer(out, size=size, closefd=False) as z:
+            _write_payload(z, manifest, manifest_bytes, signature, blobs, progress)
+    except zstandard.ZstdError as exc:  # closing a frame cut short by our own error
+        if isinstance(exc.__context__, CassetteError):
+            raise exc.__context__ from None
+        raise
+    end = out.tell()
+    out.seek(length_at)
+    out.write(_LENGTH.pack(end - length_at - _LENGTH.size))
+    out.seek(end)
+
+
+def _write_payload(
+    z: Any, manifest: Manifest, manifest_bytes: bytes, signature: bytes,
+    blobs: Callable[[str], bytes], progress: Callable[[int], None] | None,
+) -> None:
+    z.write(_LENGTH.pack(len(manifest_bytes)) + manifest_bytes)
+    z.write(_LENGTH.pack(len(signature)) + signature)
+    for entry in manifest.blobs:
+        data = blobs(entry.sha256)
+        if hashlib.sha256(data).hexdigest() != entry.sha256 or len(data) != entry.size:
+            raise CassetteError(f"blob {entry.sha256[:12]} changed while being exported")
+        z.write(data)
+        if progress is not None:
+            progress(len(data))
 
 
 # --- reading --------------------------------------------------------------------------
@@ -114,7 +140,7 @@ def read(source: IO[bytes], on_blob: Callable[[str, bytes], None] | None = None)
         signature_bytes = _block(reader, MAX_SIGNATURE, "signature")
         manifest = parse_manifest(manifest_bytes)
         for entry in manifest.blobs:
-            data = _verified_blob(reader, entry)
+            data = _verified_blob(reader, entry, keep=on_blob is not None)
             if on_blob is not None:
                 on_blob(entry.sha256, data)
         reader.check_end()
@@ -124,38 +150,56 @@ def read(source: IO[bytes], on_blob: Callable[[str, bytes], None] | None = None)
 
 
 class _Inflater:
-    """``read(n)`` over the one zstd frame that follows the header, fed a chunk at a time
-    (never more than a chunk's output held); ``check_end`` insists the frame ended, its
-    checksum included, with nothing after it."""
+    """``read(n)`` of the payload: the compressed section is read through a window of its
+    declared length (never past it), and decompressed ``n`` bytes at a time, so output is
+    bounded whatever the frame claims. ``check_end`` insists that the frame ended with all
+    of the declared bytes used (a truncated frame or checksum reads short) and that nothing
+    follows them."""
 
     def __init__(self, source: IO[bytes]) -> None:
+        length = _LENGTH.unpack(_read_exactly(source, _LENGTH.size))[0]
         self.source = source
-        self.inflate = zstandard.ZstdDecompressor().decompressobj()
-        self.buffer = bytearray()
+        self.window = _Window(source, length)
+        decompressor = zstandard.ZstdDecompressor(max_window_size=1 << WINDOW_LOG)
+        self.reader = decompressor.stream_reader(cast(IO[bytes], self.window))
 
     def read(self, size: int) -> bytes:
-        while len(self.buffer) < size and self._feed():
-            pass
-        out = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return out
-
-    def _feed(self) -> bool:
-        if self.inflate.eof:
-            return False
-        chunk = self.source.read(_CHUNK // 4)
-        if not chunk:
-            return False
-        self.buffer += self.inflate.decompress(chunk)
-        return True
+        data: bytes = self.reader.read(size)
+        return data
 
     def check_end(self) -> None:
-        while self._feed():
-            pass
-        if self.buffer or self.inflate.unused_data or self.source.read(1):
+        if self.reader.read(1):
             raise CassetteError("the cassette has bytes after its last blob: it was altered")
-        if not self.inflate.eof:
+        if self.window.left or self.window.short:
             raise CassetteError("the cassette is truncated (its compressed data ends early)")
+        if self.source.read(1):
+            raise CassetteError("the cassette has bytes after its compressed data: it was altered")
+
+
+class _Window(io.RawIOBase):
+    """The next ``left`` bytes of ``source``, as a readable stream; notes a short source."""
+
+    def __init__(self, source: IO[bytes], left: int) -> None:
+        self.source, self.left, self.short = source, left, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.left)
+        data = self.source.read(wanted) if wanted else b""
+        if wanted and not data:
+            self.short = True
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+def _read_exactly(source: IO[bytes], size: int) -> bytes:
+    data = source.read(size)
+    if len(data) != size:
+        raise CassetteError("the cassette is truncated (in its header)")
+    return bytes(data)
 
 
 def _check_header(source: IO[bytes]) -> None:
@@ -196,11 +240,20 @@ def _exactly(reader: _Inflater, size: int, what: str) -> bytes:
     return b"".join(parts)
 
 
-def _verified_blob(reader: _Inflater, entry: BlobEntry) -> bytes:
-    data = _exactly(reader, entry.size, f"blob {entry.sha256[:12]}")
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
+def _verified_blob(reader: _Inflater, entry: BlobEntry, keep: bool) -> bytes:
+    """A blob read and hashed a chunk at a time; its bytes kept only when wanted."""
+    digest, parts, left = hashlib.sha256(), [], entry.size
+    while left:
+        part = reader.read(min(left, _CHUNK))
+        if not part:
+            raise CassetteError(f"the cassette is truncated (in its blob {entry.sha256[:12]})")
+        digest.update(part)
+        if keep:
+            parts.append(part)
+        left -= len(part)
+    if digest.hexdigest() != entry.sha256:
         raise CassetteError(f"blob {entry.sha256[:12]} does not match its hash: the cassette was altered")
-    return data
+    return b"".join(parts)
 
 
 def _signature(data: bytes) -> dict[str, Any] | None:
