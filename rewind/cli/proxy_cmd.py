@@ -17,7 +17,7 @@ import click
 from rewind.capture.runner import CommandResult
 from rewind.capture.wiring import Wiring
 from rewind.cli.app import App
-from rewind.cli.record_cmd import report, request_from_options
+from rewind.cli.record_cmd import LOCAL_PORT_HELP, report, request_from_options
 from rewind.cli.run import record
 from rewind.errors import RewindError
 
@@ -45,26 +45,28 @@ EXPORTED = (
 @click.option("--redact", multiple=True, metavar="REGEX", help="Extra body redaction pattern.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port of the proxy on 127.0.0.1 (0: any free port).")
+@click.option("--local-port", "local_ports", multiple=True, type=int, metavar="PORT", help=LOCAL_PORT_HELP)
 @click.pass_obj
 @click.pass_context
 def proxy_command(
     ctx: click.Context, app: App, name: str | None, routes: tuple[str, ...], redact: tuple[str, ...],
-    port: int,
+    port: int, local_ports: tuple[int, ...],
 ) -> None:
     """Run a recording proxy until Ctrl-C, for agents started by hand.
 
     In another shell, `eval "$(rewind env)"` wires that shell to this proxy.
     Everything it records goes into one session, saved when the proxy stops.
     """
-    req = replace(request_from_options(("rewind", "proxy"), name, routes, redact, mode="proxy"),
-                  listen_port=port)
+    options = request_from_options(("rewind", "proxy"), name, routes, redact, mode="proxy",
+                                   local_ports=local_ports)
+    req = replace(options, listen_port=port)
     state = app.home.root / STATE_FILE
     ctx.exit(report(record(app.home, req, body=lambda w, env: _serve(state, w, env))))
 
 
 def _serve(state: Path, wiring: Wiring, env: Mapping[str, str]) -> CommandResult:
     started = time.time()
-    exports = {k: env[k] for k in EXPORTED if k in env}
+    exports = {k: v for k, v in env.items() if k in EXPORTED or _wired_for_local_ports(k, v)}
     state.write_text(json.dumps({"pid": os.getpid(), "env": exports}), encoding="utf-8")
     click.echo(f"Recording proxy on http://127.0.0.1:{wiring.proxy_port} — Ctrl-C to stop.", err=True)
     click.echo('Wire a shell to it with: eval "$(rewind env)"', err=True)
@@ -73,6 +75,11 @@ def _serve(state: Path, wiring: Wiring, env: Mapping[str, str]) -> CommandResult
     finally:
         state.unlink(missing_ok=True)
     return CommandResult(0, b"", b"", started, time.time())
+
+
+def _wired_for_local_ports(name: str, value: str) -> bool:
+    """A variable ``--local-port`` changed (a mention of the port, ``OLLAMA_HOST``)."""
+    return name != "PYTHONUNBUFFERED" and os.environ.get(name) != value
 
 
 def _wait_for_stop() -> None:

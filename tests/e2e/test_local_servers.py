@@ -118,3 +118,30 @@ def test_without_local_port_loopback_calls_are_not_recorded(
     assert result.returncode == 0, result.stderr
     urls = [s["url"] for s in rw.json("inspect", "plain")["steps"]]
     assert urls == [f"http://localhost:{fake.port}/v1/chat/completions"]  # only OPENAI_BASE_URL's
+
+
+def test_rewind_proxy_records_a_local_port_for_a_shell_wired_by_rewind_env(
+    rw: Rewind, fake: FakeProvider
+) -> None:
+    import signal
+    import subprocess
+
+    from tests.e2e.harness import wait_for
+
+    rw.env["LOCAL_LLM_URL"] = f"http://localhost:{fake.port}/v1"
+    proc = rw.popen("proxy", "--name", "manual", "--local-port", str(fake.port))
+    wait_for(lambda: rw("env").returncode == 0)
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in rw("env").stdout.splitlines())
+    assert exports["NO_PROXY"] == "''" and str(fake.port) not in exports["LOCAL_LLM_URL"]
+    body = '{"model": "llama3", "messages": [{"role": "user", "content": "by hand"}]}'
+    got = subprocess.run(
+        ["curl", "-s", "-x", exports["HTTP_PROXY"].strip("'"), "-H", "authorization: Bearer k",
+         "-H", "content-type: application/json", "-d", body,
+         f"http://127.0.0.1:{fake.port}/v1/chat/completions"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert "fake answer to: by hand" in got.stdout
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert "(1 steps" in err
+    assert rw.json("inspect", "manual")["steps"][0]["url"].endswith(f":{fake.port}/v1/chat/completions")
