@@ -56,15 +56,16 @@ def key_id(public: Ed25519PublicKey) -> str:
     return hashlib.sha256(public.public_bytes(*_RAW)).hexdigest()[:16]
 
 
-def sign(manifest: bytes, private_key: Path) -> bytes:
-    """The signature block for ``manifest`` by the key in ``private_key``."""
+def sign(manifest: bytes, private_key: Path) -> tuple[bytes, str]:
+    """The signature block for ``manifest`` by the key in ``private_key``, and that key's id."""
     key = _private(private_key)
     raw = key.public_key().public_bytes(*_RAW)
-    return json.dumps({
+    block = json.dumps({
         "alg": ALGORITHM,
         "public_key": base64.b64encode(raw).decode("ascii"),
         "signature": base64.b64encode(key.sign(manifest)).decode("ascii"),
     }).encode("ascii")
+    return block, key_id(key.public_key())
 
 
 def check(manifest: bytes, signature: dict[str, Any] | None, trusted: Path | None = None) -> str | None:

@@ -11,8 +11,8 @@ removed again and the error is raised.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -55,6 +55,7 @@ class Verified:
     bytes: int
     key_id: str | None
     rewind_version: str
+    manifest_bytes: builtins.bytes = b""  # what was verified: an import's second pass must read the same
 
 
 @dataclass
@@ -74,12 +75,13 @@ def export(
     """Write the sessions ``refs`` name to the cassette ``out`` (see module)."""
     manifest, blobs = _collect(Store(home), refs)
     _refuse_secrets(manifest, blobs, tuple(literals))
-    signature = b"" if sign_key is None else signing.sign(manifest.to_bytes(), sign_key)
+    signature, key = b"", None
+    if sign_key is not None:
+        signature, key = signing.sign(manifest.to_bytes(), sign_key)
     total = sum(b.size for b in manifest.blobs)
     done = _Progress(total, progress)
     _write_atomically(out, lambda f: cassette.write(f, manifest, blobs.__getitem__, signature, done))
     steps = sum(len(s["steps"]) for s in manifest.sessions)
-    key = None if sign_key is None else signing.check(manifest.to_bytes(), _sig(signature))
     return Exported(out, len(manifest.sessions), steps, len(manifest.blobs), total, key)
 
 
@@ -91,11 +93,6 @@ class _Progress:
         self.done += size
         if self.report is not None:
             self.report(self.done, self.total)
-
-
-def _sig(signature: bytes) -> dict[str, Any] | None:
-    value: dict[str, Any] = json.loads(signature)
-    return value
 
 
 def _collect(store: Store, refs: Iterable[str]) -> tuple[cassette.Manifest, dict[str, bytes]]:
@@ -192,7 +189,7 @@ def verify(path: Path, trusted: Path | None = None) -> Verified:
     return Verified(
         [{"id": s.id, "name": s.name, "steps": n} for s, n in sessions],
         len(opened.manifest.blobs), sum(b.size for b in opened.manifest.blobs), key,
-        opened.manifest.rewind_version,
+        opened.manifest.rewind_version, opened.manifest_bytes,
     )
 
 
@@ -208,15 +205,10 @@ def import_cassette(home: Home, path: Path, trusted: Path | None = None) -> Impo
     blobs: dict[str, bytes] = {}
     with _opened(path) as f:
         opened = cassette.read(f, blobs.__setitem__)
-    if opened.manifest_bytes != _manifest_bytes(path):
+    if opened.manifest_bytes != verified.manifest_bytes:
         raise CassetteError(f"{path} changed while being imported")
     _write_sessions(home, opened.manifest, blobs, wanted, result)
     return result
-
-
-def _manifest_bytes(path: Path) -> bytes:
-    with _opened(path) as f:
-        return cassette.read(f).manifest_bytes
 
 
 def _write_sessions(

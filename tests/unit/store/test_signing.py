@@ -26,7 +26,9 @@ def test_keygen_writes_a_private_key_for_its_owner_only_and_never_overwrites(tmp
 def test_a_signature_checks_with_its_key_and_only_its_key(tmp_path: Path) -> None:
     _, mine = keygen(tmp_path / "mine")
     keygen(tmp_path / "theirs")
-    signature = json.loads(sign(MANIFEST, tmp_path / "mine"))
+    block, signer = sign(MANIFEST, tmp_path / "mine")
+    signature = json.loads(block)
+    assert signer == mine
     assert check(MANIFEST, signature) == mine
     assert check(MANIFEST, signature, tmp_path / "mine.pub") == mine
     with pytest.raises(CassetteError, match="not by the trusted key"):
