@@ -14,6 +14,8 @@ Headers = tuple[tuple[str, str], ...]
 # after it had been given chunks: whether that was a failure depends on whether the
 # stream was complete, which only the provider's format tells (``store.ingest`` decides).
 CLIENT_STOPPED_READING = "the client stopped reading the stream"
+# Framing headers: whoever sends a recorded response again recomputes them for what it sends.
+HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
 
 @dataclass(frozen=True)

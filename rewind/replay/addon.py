@@ -23,12 +23,10 @@ from rewind.capture.gate import passthrough_connection
 from rewind.capture.listeners import ListenerPorts, is_passthrough
 from rewind.capture.routing import PLAYBACK_META
 from rewind.capture.wiring import LOOPBACK
-from rewind.core.exchange import Frame
+from rewind.core.exchange import HOP_HEADERS, Frame
 from rewind.replay.engine import Answer, Incoming, ReplayEngine
 from rewind.replay.modes import OnMiss
 from rewind.replay.playback import PLAYBACK_HEADER, PlaybackThread
-
-HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "keep-alive")
 
 
 class ReplayAddon:

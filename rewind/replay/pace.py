@@ -7,12 +7,13 @@ a factor such as ``2x``, ``0.5x`` or ``2`` plays that many times *faster* than r
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass
 
 from rewind.errors import ConfigError
 
-__all__ = ["FAST", "ORIGINAL", "Pace", "parse_pace"]
+__all__ = ["FAST", "ORIGINAL", "Pace", "parse_pace", "sleep_until"]
 
 VALID_FORMS = "'fast', 'original', or a positive speed factor such as '2x', '0.5x' or '3'"
 
@@ -61,3 +62,10 @@ def _parse_factor(text: str, number: str) -> float:
     if not (math.isfinite(factor) and factor > 0):
         raise ConfigError(f"invalid --pace {text!r}: expected {VALID_FORMS}")
     return factor
+
+
+async def sleep_until(deadline: float) -> None:
+    """Sleep until ``deadline`` on the running loop's clock (at once if it has passed)."""
+    delay = deadline - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)

@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from rewind.canon.websocket import Transcript
-from rewind.core.exchange import Frame, Headers
-from rewind.replay.pace import FAST, Pace
+from rewind.core.exchange import HOP_HEADERS, Frame, Headers
+from rewind.replay.pace import FAST, Pace, sleep_until
 from rewind.replay.wsserve import Converser, WsPlayback, upgrade_head
 
 __all__ = ["PLAYBACK_HEADER", "PlaybackServer", "PlaybackThread"]
 
 PLAYBACK_HEADER = "x-rewind-playback"
-_DROPPED = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 _HEAD_LIMIT = 1 << 20
 _UNKNOWN = b"unknown or already used playback token\n"
 
@@ -171,7 +170,7 @@ class PlaybackServer:
         if not has_body:
             return
         for t_ms, data in playback.chunks:
-            await _sleep_until(started + self.pace.delay_s(0.0, t_ms))
+            await sleep_until(started + self.pace.delay_s(0.0, t_ms))
             await _write_chunk(writer, data)
         if not playback.truncated:
             writer.write(b"0\r\n\r\n")
@@ -220,7 +219,7 @@ def _has_body(method: str, status: int) -> bool:
 def _head(playback: _Playback, keep_alive: bool, has_body: bool) -> bytes:
     reason = playback.reason or _phrase(playback.status)
     lines = [f"HTTP/1.1 {playback.status} {reason}"]
-    lines += [f"{k}: {v}" for k, v in playback.headers if k.lower() not in _DROPPED]
+    lines += [f"{k}: {v}" for k, v in playback.headers if k.lower() not in HOP_HEADERS]
     lines += ["transfer-encoding: chunked"] * has_body
     lines += ["connection: keep-alive" if keep_alive else "connection: close"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
@@ -231,12 +230,6 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
-
-
-async def _sleep_until(deadline: float) -> None:
-    delay = deadline - asyncio.get_running_loop().time()
-    if delay > 0:
-        await asyncio.sleep(delay)
 
 
 async def _write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:

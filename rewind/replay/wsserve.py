@@ -20,15 +20,13 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, TextMessage
 
 from rewind.canon.websocket import Transcript
-from rewind.core.exchange import Frame, Headers
-from rewind.replay.pace import Pace
+from rewind.core.exchange import HOP_HEADERS, Frame, Headers
+from rewind.replay.pace import Pace, sleep_until
 from rewind.replay.wsplay import MISS_CLOSE_CODE, MISS_CLOSE_REASON, Conversation, Reply
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_NOT_REPLAYED = frozenset({
-    "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
-    "sec-websocket-accept", "sec-websocket-extensions",
-})  # fmt: skip
+# Besides framing: the handshake this server makes itself (its accept key, no extension).
+_NOT_REPLAYED = HOP_HEADERS | {"upgrade", "sec-websocket-accept", "sec-websocket-extensions"}
 _READ_SIZE = 1 << 16
 ABNORMAL_CLOSURE = 1006  # no close frame: the connection was cut
 
@@ -104,11 +102,11 @@ class Converser:
     async def _send(self, reply: Reply, anchor: float) -> bool:
         """Send a reply's messages at their recorded delays; True if it closed the conversation."""
         for frame in reply.frames:
-            await _sleep_until(anchor + self.pace.delay_s(reply.anchor_ms, frame.t_ms))
+            await sleep_until(anchor + self.pace.delay_s(reply.anchor_ms, frame.t_ms))
             await self._write(self.ws.send(_message(frame)))
         if reply.close is None:
             return False
-        await _sleep_until(anchor + self.pace.delay_s(reply.anchor_ms, reply.close.t_ms))
+        await sleep_until(anchor + self.pace.delay_s(reply.anchor_ms, reply.close.t_ms))
         if reply.close.code != ABNORMAL_CLOSURE:  # else the server just dropped the connection
             await self._write(self.ws.send(CloseConnection(reply.close.code or 1000, reply.close.reason)))
         return True
@@ -122,9 +120,3 @@ def _message(frame: Frame) -> Message:  # type: ignore[type-arg]
     if frame.text:
         return TextMessage(data=frame.data.decode("utf-8", "replace"))
     return BytesMessage(data=frame.data)
-
-
-async def _sleep_until(deadline: float) -> None:
-    delay = deadline - asyncio.get_running_loop().time()
-    if delay > 0:
-        await asyncio.sleep(delay)
