@@ -53,9 +53,14 @@ def local_upstreams(ports: Iterable[int]) -> dict[str, str]:
     return {local_provider(port): f"http://127.0.0.1:{port}" for port in ports}
 
 
+def local_port(provider: str) -> int:
+    """The port a ``local:PORT`` listener name stands for."""
+    return int(provider[len(LOCAL_PREFIX):])
+
+
 def local_ports_of(upstreams: Mapping[str, str]) -> frozenset[int]:
     """The local ports a session's upstreams name."""
-    return frozenset(int(p[len(LOCAL_PREFIX):]) for p in upstreams if is_local(p))
+    return frozenset(local_port(p) for p in upstreams if is_local(p))
 
 
 def parse_local_ports(values: Iterable[int]) -> tuple[int, ...]:

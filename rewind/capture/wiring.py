@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from rewind.capture.local import is_local, point_at_listeners
+from rewind.capture.local import is_local, local_port, point_at_listeners
 from rewind.core.endpoints import PROVIDER_ENDPOINTS
 from rewind.errors import ConfigError
 
@@ -103,7 +103,7 @@ class Wiring:
     def local_listeners(self) -> dict[int, int]:
         """Local model server port -> the port of its listener (``--local-port``)."""
         return {
-            int(urlsplit(lst.upstream).port or 80): self.listener_ports[lst.provider]
+            local_port(lst.provider): self.listener_ports[lst.provider]
             for lst in self.listeners
             if is_local(lst.provider)
         }

@@ -164,22 +164,23 @@ class ReplayEngine:
         canonical: dict[str, Any],
     ) -> Answer:
         unserved = {s.step for s in self.matcher.unused()}  # closest first, unserved among equals
-        report = explain_miss(method, url, fingerprint, canonical, self._candidates(), unserved=unserved)
-        with self._lock:
-            self.misses.append(report)
+        report = self._remember(
+            explain_miss(method, url, fingerprint, canonical, self._candidates(), unserved=unserved)
+        )
         status, headers, body = miss_response(provider.value if provider else None, report)
         return Answer(status, "Not Found", headers, body, miss=report)
 
     def _handshake_only(self, step: StepRecord) -> Answer:
-        report = HandshakeOnly(step.method, step.url, step.fingerprint)
-        with self._lock:
-            self.misses.append(report)
+        report = self._remember(HandshakeOnly(step.method, step.url, step.fingerprint))
         body = report.text().encode("utf-8") + b"\n"
         return Answer(502, "Bad Gateway", (("content-type", "text/plain; charset=utf-8"),), body, miss=report)
 
     def websocket_miss(self, url: str, message: Frame) -> MissReport:
         """Remember a client WebSocket message the recording does not have."""
-        report = websocket_miss(url, message)
+        return self._remember(websocket_miss(url, message))
+
+    def _remember(self, report: MissReport) -> MissReport:
+        """A miss, kept for the summary (from the proxy's thread or the playback server's)."""
         with self._lock:
             self.misses.append(report)
         return report

@@ -229,28 +229,28 @@ def _block(reader: _Inflater, limit: int, what: str) -> bytes:
     return _exactly(reader, size, what)
 
 
-def _exactly(reader: _Inflater, size: int, what: str) -> bytes:
-    parts, left = [], size
+def _chunks(reader: _Inflater, size: int, what: str) -> Iterator[bytes]:
+    """The next ``size`` bytes of the payload, at most a chunk at a time."""
+    left = size
     while left:
         part = reader.read(min(left, _CHUNK))
         if not part:
             raise CassetteError(f"the cassette is truncated (in its {what})")
-        parts.append(part)
         left -= len(part)
-    return b"".join(parts)
+        yield part
+
+
+def _exactly(reader: _Inflater, size: int, what: str) -> bytes:
+    return b"".join(_chunks(reader, size, what))
 
 
 def _verified_blob(reader: _Inflater, entry: BlobEntry, keep: bool) -> bytes:
     """A blob read and hashed a chunk at a time; its bytes kept only when wanted."""
-    digest, parts, left = hashlib.sha256(), [], entry.size
-    while left:
-        part = reader.read(min(left, _CHUNK))
-        if not part:
-            raise CassetteError(f"the cassette is truncated (in its blob {entry.sha256[:12]})")
+    digest, parts = hashlib.sha256(), []
+    for part in _chunks(reader, entry.size, f"blob {entry.sha256[:12]}"):
         digest.update(part)
         if keep:
             parts.append(part)
-        left -= len(part)
     if digest.hexdigest() != entry.sha256:
         raise CassetteError(f"blob {entry.sha256[:12]} does not match its hash: the cassette was altered")
     return b"".join(parts)
