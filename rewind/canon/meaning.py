@@ -144,7 +144,10 @@ class ToolCall:
 
     @classmethod
     def from_value(cls, name: str, value: Any) -> ToolCall:
-        """A call whose arguments arrived parsed (Anthropic ``input``, Gemini ``args``)."""
+        """A call whose arguments arrived parsed (Anthropic ``input``, Gemini ``args``).
+        Those are JSON objects on the wire: text in their place is not valid arguments."""
+        if isinstance(value, str):
+            return cls(name, value, False)
         if _canonicalisable(value):
             return cls(name, value, True)
         return cls(name, _json_text(value), False)

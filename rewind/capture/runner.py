@@ -5,10 +5,16 @@ directly; Rewind keeps running and saves the session after the agent exits. A SI
 cannot have come from the terminal (Rewind is not its foreground group, e.g. in CI) is
 passed on to the agent after a short grace period, unless the agent has exited by then
 (a signal to the whole group reached it already). SIGTERM and SIGHUP are passed on.
+
+With a time bound (``rewind mutate``, ``branch --timeout``) the agent runs in its own
+process group, so that when the bound passes the whole group (a shell and its curl, say)
+gets SIGTERM and, after a grace period, SIGKILL; the result says it ``timed_out``. Such an
+agent is not in the terminal's foreground group, so SIGINT is always passed on to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -49,6 +55,7 @@ class CommandResult:
     stderr: bytes
     started_at: float
     ended_at: float
+    timed_out: bool = False  # killed when its time bound passed
 
 
 def resolve_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> str:
@@ -65,11 +72,15 @@ def resolve_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> st
     raise CommandNotFound(f"command not found: {program}", hint="check the command and your PATH")
 
 
-def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> CommandResult:
-    """Run ``argv`` to completion, echoing its output live and keeping a copy."""
+def run_command(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str, timeout_s: float | None = None
+) -> CommandResult:
+    """Run ``argv`` to completion (or until ``timeout_s`` passes), echoing its output live
+    and keeping a copy."""
     started = time.time()
     executable = resolve_command(argv, env, cwd)
-    with _signals_for_child() as adopt:
+    bounded = timeout_s is not None
+    with _signals_for_child(own_group=bounded) as adopt:
         child = subprocess.Popen(
             [executable, *argv[1:]],
             env=dict(env),
@@ -77,12 +88,32 @@ def run_command(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> Comman
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             umask=user_umask(),
+            process_group=0 if bounded else None,
         )
         adopt(child)
         out, err = _tee(child.stdout, sys.stdout), _tee(child.stderr, sys.stderr)
-        code = child.wait()
+        code, timed_out = _wait(child, timeout_s)
         stdout, stderr = out.result(), err.result()
-    return CommandResult(_exit_code(code), stdout, stderr, started, time.time())
+    return CommandResult(_exit_code(code), stdout, stderr, started, time.time(), timed_out)
+
+
+KILL_GRACE_S = 2.0
+
+
+def _wait(child: subprocess.Popen[bytes], timeout_s: float | None) -> tuple[int, bool]:
+    """The child's return code, and whether its group had to be killed at the bound."""
+    try:
+        return child.wait(timeout=timeout_s), False
+    except subprocess.TimeoutExpired:
+        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, sig)
+        try:
+            return child.wait(timeout=KILL_GRACE_S), True
+        except subprocess.TimeoutExpired:
+            continue
+    return child.wait(), True
 
 
 def _exit_code(code: int) -> int:
@@ -133,19 +164,24 @@ def in_terminal_foreground() -> bool:
 
 
 @contextmanager
-def _signals_for_child() -> Iterator[Any]:
-    """SIGINT: the terminal already sent it to the agent; otherwise pass it on after a
-    grace period, unless the agent has exited by then. SIGTERM and SIGHUP: pass on."""
+def _signals_for_child(own_group: bool = False) -> Iterator[Any]:
+    """SIGINT: the terminal already sent it to the agent (unless it runs in its own
+    group); otherwise pass it on after a grace period, unless the agent has exited by
+    then. SIGTERM and SIGHUP: pass on."""
     holder: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, _frame: object = None) -> None:
         if holder and holder[0].poll() is None:
-            holder[0].send_signal(signum)
+            if own_group:  # the agent's whole group, as a terminal would
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(holder[0].pid, signum)
+            else:
+                holder[0].send_signal(signum)
 
     def interrupt(signum: int, _frame: object) -> None:
         # Not SIG_IGN: the child would inherit it. Rewind itself keeps running until the
         # agent exits, so the session is always saved.
-        if not in_terminal_foreground():
+        if own_group or not in_terminal_foreground():
             timer = threading.Timer(INTERRUPT_GRACE_S, forward, args=(signum,))
             timer.daemon = True
             timer.start()

@@ -20,6 +20,10 @@ __all__ = ["main", "cli"]
 # `rewind --help` and `rewind list` need not pay for mitmproxy. A test keeps each summary
 # equal to its command's own short help.
 COMMANDS = {
+    "branch": (
+        "branch_cmd",
+        "Re-run SESSION up to step N from the recording, change step N, and go on live.",
+    ),
     "bisect": ("compare_cmd", "Find the first step where BAD left GOOD, and its likely cause."),
     "diff": ("compare_cmd", "Align two sessions step by step and show what changed."),
     "doctor": (
@@ -34,6 +38,10 @@ COMMANDS = {
     "inspect": ("inspect_cmd", "Show a session's steps, or one step in full."),
     "keygen": ("cassette_cmd", "Make an Ed25519 key pair to sign cassettes with."),
     "list": ("sessions_cmd", "List recorded sessions, newest first."),
+    "mutate": (
+        "branch_cmd",
+        "Re-run SESSION once per (step, fault), offline, and classify what the agent did.",
+    ),
     "proxy": ("proxy_cmd", "Run a recording proxy until Ctrl-C, for agents started by hand."),
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
     "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),

@@ -88,6 +88,9 @@ def _session_fields(s: SessionInfo) -> dict[str, Any]:
         "cwd": s.cwd,
         "git_commit": s.git_commit,
         "parent_id": s.parent_id,
+        "parent": s.parent_id,
+        "fork_step": s.fork_step,
+        "fault": s.fault,
         "input_tokens": s.input_tokens,
         "output_tokens": s.output_tokens,
     }
@@ -221,6 +224,8 @@ def session_header(info: SessionInfo) -> Text:
     )
     second = f"started {iso(info.started_at)}  exit {_text(info.exit_code)}  status {info.status}"
     second += f"  mode {info.mode}" + (f"  parent {info.parent_id}" if info.parent_id else "")
+    second += f"  fork at step {info.fork_step}" if info.fork_step is not None else ""
+    second += f"  fault {info.fault}" if info.fault else ""
     second += f"  NOT RECORDED {info.lost} call(s)" if info.lost else ""
     return Text("\n").join([first, cell(second)])
 

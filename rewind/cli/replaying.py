@@ -60,7 +60,7 @@ class ReplayResult:
 def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     """Re-run the recorded (or given) command against the recording."""
     info, steps, blobs = Store(home).load(req.ref)
-    command, cwd = _command(info, req)
+    command, cwd = command_of(info, req.command)
     redactor = load_redactor(home, req.redact, req.environ)
     engine = ReplayEngine(steps, blobs, redactor, reuse=req.reuse)
     playback = PlaybackThread(req.pace)
@@ -85,9 +85,11 @@ def replay(home: Home, req: ReplayRequest) -> ReplayResult:
     return ReplayResult(info, summary, live_id, addon.live)
 
 
-def _command(info: SessionInfo, req: ReplayRequest) -> tuple[tuple[str, ...], str]:
-    if req.command:
-        return req.command, os.getcwd()
+def command_of(info: SessionInfo, command: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The command to re-run and its directory: the one given (here), else the recorded one
+    (where it ran, when that still exists)."""
+    if command:
+        return command, os.getcwd()
     if not info.command or info.mode == "proxy":
         raise ReplayError(
             f"session {info.id} has no command to re-run (it was recorded by `rewind proxy`)",
@@ -106,7 +108,7 @@ def _run(
     cwd: str,
 ) -> tuple[CommandResult, str | None]:
     upstreams = info.upstreams or upstreams_from_env(req.environ)
-    environ = _with_recorded_base_urls(_with_placeholder_keys(req.environ), upstreams)
+    environ = replay_environ(req.environ, upstreams)
     routes = dict(info.routes if req.routes is None else req.routes)
     if req.on_miss is OnMiss.LIVE:
         live = RecordRequest(
@@ -128,6 +130,12 @@ def _run(
     with running_proxy(home, tuple(listeners_for(upstreams)), addons) as wiring:
         addon.ports.bind(wiring.listener_ports)
         return run_command(command, agent_env(environ, wiring, ca.bundle, command), cwd), None
+
+
+def replay_environ(environ: Mapping[str, str], upstreams: Mapping[str, str]) -> dict[str, str]:
+    """The agent's environment for a re-run: placeholder API keys where none is set, and
+    the base-URL variables the recording used."""
+    return _with_recorded_base_urls(_with_placeholder_keys(environ), upstreams)
 
 
 def _with_recorded_base_urls(environ: Mapping[str, str], upstreams: Mapping[str, str]) -> dict[str, str]:

@@ -53,6 +53,8 @@ class RecordRequest:
     redact: tuple[str, ...] = ()
     mode: str = "record"
     parent_id: str | None = None
+    fork_step: int | None = None  # branch and mutate: the parent's step changed
+    fault: str | None = None  # mutate: the fault injected there
     listen_port: int = 0  # the regular proxy's port; 0: any free one
     base_urls: BaseUrls = BaseUrls.AUTO  # which base-URL variables the agent gets
 
@@ -124,6 +126,8 @@ def session_start(req: RecordRequest, redactor: Redactor) -> SessionStart:
         routes={k: redactor.redact_text(v) for k, v in req.routes.items()},
         fingerprint_version=FINGERPRINT_VERSION,
         pid=os.getpid(),
+        fork_step=req.fork_step,
+        fault=req.fault,
     )
 
 

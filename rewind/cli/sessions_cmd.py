@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from rewind.cli.app import App
+from rewind.cli.lineage import lineage_json, lineage_tree
 from rewind.cli.render import (
     emit_json,
     session_json,
@@ -34,10 +35,19 @@ JSON_HELP = "Print JSON to stdout instead of a table."
 @click.option(
     "--failed", is_flag=True, help="Only failed sessions (non-zero exit; unknown exit: a failed call)."
 )
+@click.option(
+    "--tree", is_flag=True, help="Draw branches under the session they forked from (JSON: nested children)."
+)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def list_command(
-    app: App, limit: int | None, name: str | None, since: float | None, failed: bool, as_json: bool
+    app: App,
+    limit: int | None,
+    name: str | None,
+    since: float | None,
+    failed: bool,
+    tree: bool,
+    as_json: bool,
 ) -> None:
     """List recorded sessions, newest first.
 
@@ -46,15 +56,17 @@ def list_command(
       rewind list --limit 5
       rewind list --name nightly --since 7d --json
       rewind list --failed
+      rewind list --tree          # branches under their parents
     """
     # A home that does not exist has no sessions: no need to start DuckDB to say so.
     sessions, summaries = _listed(app, limit, name, since, failed) if app.home.root.is_dir() else ([], {})
     if as_json:
-        emit_json([session_json(s, summaries[s.id]) for s in sessions])
+        rows = {s.id: session_json(s, summaries[s.id]) for s in sessions}
+        emit_json(lineage_json(sessions, rows) if tree else [rows[s.id] for s in sessions])
     elif not sessions:
         click.echo(_nothing_found(filtered=name is not None or since is not None or failed), err=True)
     else:
-        show(sessions_table(sessions, summaries))
+        show(lineage_tree(sessions) if tree else sessions_table(sessions, summaries))
 
 
 def _listed(

@@ -56,15 +56,24 @@ class ReplayAddon:
             return
         answer = self.engine.decide(self._incoming(flow))
         if answer.miss is not None and self.on_miss is OnMiss.LIVE:
-            with self._lock:
-                self.live += 1
+            self.went_live()
             return
+        self.answer(flow, answer)
+
+    def went_live(self) -> None:
+        """Count a request let through to its upstream."""
+        with self._lock:
+            self.live += 1
+
+    def answer(self, flow: http.HTTPFlow, answer: Answer) -> None:
+        """Send ``answer`` to the agent (a miss's explanation included, announced)."""
         if answer.miss is not None:
             self.notify(answer.miss.headline())
         if answer.websocket is not None:
             self._play_websocket(flow, answer)
-        elif answer.streamed:
-            self._play_stream(flow, answer)
+        elif answer.chunks is not None:
+            truncated = answer.step is not None and answer.step.error is not None
+            self.play_stream(flow, answer, truncated=truncated)
         else:
             flow.response = make_response(answer)
 
@@ -98,17 +107,18 @@ class ReplayAddon:
             self.notify(self.engine.websocket_miss(url, message).headline())
 
         token = self.playback.register_websocket(answer.reason, answer.headers, answer.websocket, on_miss)
-        self._to_playback(flow, token)
+        self.to_playback(flow, token)
 
-    def _play_stream(self, flow: http.HTTPFlow, answer: Answer) -> None:
+    def play_stream(self, flow: http.HTTPFlow, answer: Answer, *, truncated: bool = False) -> None:
+        """Have the playback server send ``answer``'s chunks, paced; ``truncated``: then
+        close the connection without the stream's end."""
         assert answer.chunks is not None
-        truncated = answer.step is not None and answer.step.error is not None
         token = self.playback.register(
             answer.status, answer.reason, answer.headers, answer.chunks, truncated=truncated
         )
-        self._to_playback(flow, token)
+        self.to_playback(flow, token)
 
-    def _to_playback(self, flow: http.HTTPFlow, token: str) -> None:
+    def to_playback(self, flow: http.HTTPFlow, token: str) -> None:
         request = flow.request
         request.scheme, request.host, request.port = "http", LOOPBACK, self.playback.port
         request.headers[PLAYBACK_HEADER] = token

@@ -63,6 +63,14 @@ class Matcher:
             return self._last[fingerprint]
         return self._last.get(fingerprint) if self.reuse else None
 
+    def put_back(self, step: StepRecord) -> None:
+        """Undo one ``take`` of ``step``: the next request with its fingerprint gets it
+        (a fault was served in its place, and a retry must find the recorded answer)."""
+        with self._lock:
+            self._queues.setdefault(step.fingerprint, deque()).appendleft(step)
+            self._used.discard(step.step)
+            self._answers -= 1
+
     def unused(self) -> list[StepRecord]:
         """Replayable recorded steps never served, in step order."""
         with self._lock:

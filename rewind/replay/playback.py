@@ -17,7 +17,9 @@ connection without the final chunk, as the original did. Connections are kept al
 unless the request says ``Connection: close``. An unknown or used token gets a 404.
 
 A WebSocket handshake registered with ``register_websocket`` is answered ``101`` and the
-recorded conversation is played on that connection (``replay.wsserve``).
+recorded conversation is played on that connection (``replay.wsserve``). A request
+registered with ``register_hang`` (an injected timeout) gets no answer at all: the
+connection stays open until the client gives up, or at most the bound, then closes.
 
 ``PlaybackThread`` runs a server on its own event loop in a daemon thread, for callers
 outside an asyncio loop.
@@ -26,6 +28,7 @@ outside an asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -54,6 +57,11 @@ class _Playback:
 
 
 @dataclass(frozen=True)
+class _Hang:
+    bound_s: float
+
+
+@dataclass(frozen=True)
 class _Request:
     method: str
     version: str
@@ -73,7 +81,7 @@ class PlaybackServer:
         self.host = host
         self.port = 0
         self._lock = threading.Lock()
-        self._pending: dict[str, _Playback | WsPlayback] = {}
+        self._pending: dict[str, _Playback | WsPlayback | _Hang] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -102,7 +110,14 @@ class PlaybackServer:
             self._pending[token] = WsPlayback(reason, tuple(headers), transcript, on_miss)
         return token
 
-    def _claim(self, token: str | None) -> _Playback | WsPlayback | None:
+    def register_hang(self, bound_s: float) -> str:
+        """Queue a request that is never answered (at most ``bound_s``); returns its token."""
+        token = secrets.token_urlsafe(16)
+        with self._lock:
+            self._pending[token] = _Hang(bound_s)
+        return token
+
+    def _claim(self, token: str | None) -> _Playback | WsPlayback | _Hang | None:
         with self._lock:
             return self._pending.pop(token, None) if token else None
 
@@ -152,6 +167,10 @@ class PlaybackServer:
         if playback is None:
             await _write_unknown(writer, request.keep_alive)
             return request.keep_alive
+        if isinstance(playback, _Hang):
+            with contextlib.suppress(TimeoutError):  # until the client (via the proxy) hangs up
+                await asyncio.wait_for(reader.read(), playback.bound_s)
+            return False
         if isinstance(playback, WsPlayback):
             writer.write(upgrade_head(playback, request.headers.get("sec-websocket-key", "")))
             await writer.drain()
@@ -294,3 +313,7 @@ class PlaybackThread:
     ) -> str:
         """Queue a WebSocket conversation for one playback; returns its token. Thread-safe."""
         return self.server.register_websocket(reason, headers, transcript, on_miss)
+
+    def register_hang(self, bound_s: float) -> str:
+        """Queue a request that is never answered (at most ``bound_s``). Thread-safe."""
+        return self.server.register_hang(bound_s)

@@ -302,7 +302,9 @@ def parse_start(raw: Any) -> SessionStart | None:
 def _start_ok(start: SessionStart) -> bool:
     return (isinstance(start.id, str) and bool(re.fullmatch(r"[0-9a-f]{6,64}", start.id))
             and isinstance(start.started_at, (int, float)) and isinstance(start.mode, str)
-            and all(isinstance(a, str) for a in start.command) and isinstance(start.cwd, str))
+            and all(isinstance(a, str) for a in start.command) and isinstance(start.cwd, str)
+            and (start.fork_step is None or type(start.fork_step) is int)
+            and (start.fault is None or isinstance(start.fault, str)))
 
 
 def parse_end(raw: Any) -> SessionEnd | None:

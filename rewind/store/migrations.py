@@ -111,11 +111,16 @@ ALTER TABLE steps ADD COLUMN error_type VARCHAR;
 ALTER TABLE steps ADD COLUMN response_model VARCHAR;
 ALTER TABLE steps ADD COLUMN tag VARCHAR;
 """
+M4_SQL = """
+ALTER TABLE sessions ADD COLUMN fork_step INTEGER;
+ALTER TABLE sessions ADD COLUMN fault VARCHAR;
+"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "sessions, steps and blob references", M1_SQL),
     Migration(2, "shared, delta-coded objects; gaps (exchanges that could not be stored)", M2_SQL),
     Migration(3, "what each response means to the agent, and its failure tag", M3_SQL),
+    Migration(4, "a branch's fork step and the fault injected there", M4_SQL),
 )
 LATEST = MIGRATIONS[-1].version
 BOOKKEEPING_SQL = """

@@ -13,16 +13,18 @@ class SessionStart:
 
     id: str
     name: str | None
-    mode: str  # "record" | "replay-live"
+    mode: str  # "record" | "proxy" | "mitmdump" | "replay-live" | "branch" | "mutate"
     started_at: float  # epoch seconds
     command: tuple[str, ...]
     cwd: str
     git_commit: str | None = None
-    parent_id: str | None = None  # the replayed session, for --on-miss live
+    parent_id: str | None = None  # the replayed or branched session
     upstreams: dict[str, str] = field(default_factory=dict)  # provider -> upstream base URL
     routes: dict[str, str] = field(default_factory=dict)  # logical host -> target URL
     fingerprint_version: int = 1
     pid: int = 0
+    fork_step: int | None = None  # the parent's step this branch changed (branch, mutate)
+    fault: str | None = None  # the fault injected at fork_step (mutate)
 
 
 @dataclass
@@ -41,6 +43,8 @@ class SessionInfo:
     upstreams: dict[str, str] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
     fingerprint_version: int = 1
+    fork_step: int | None = None
+    fault: str | None = None
     ended_at: float | None = None
     exit_code: int | None = None
     stdout_sha: str | None = None

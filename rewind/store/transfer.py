@@ -35,7 +35,7 @@ from rewind.store.writer import SessionWriter
 
 _STEP_FIELDS = frozenset(f.name for f in fields(StepRecord))
 _START_FIELDS = ("id", "name", "mode", "started_at", "command", "cwd", "git_commit", "parent_id",
-                 "upstreams", "routes", "fingerprint_version")
+                 "upstreams", "routes", "fingerprint_version", "fork_step", "fault")
 
 
 @dataclass

@@ -12,8 +12,8 @@ PACKAGE = ROOT / "rewind"
 BASE = ["core", "errors"]
 ORDER = ["capture", "canon", "store", "replay", "analysis", "cli"]
 # capture is only the mitmproxy edge: the stages after it need none of it but these two
-# composition points, which wire the proxy (replay's addon and the CLI).
-CAPTURE_USERS = {"replay/addon.py", "cli"}
+# composition points, which wire the proxy (replay's addons and the CLI).
+CAPTURE_USERS = {"replay/addon.py", "replay/forking.py", "cli"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -76,7 +76,7 @@ def test_migration_2_carries_version_1_blob_locations(conn: duckdb.DuckDBPyConne
     conn.execute(BOOKKEEPING_SQL)
     _apply(conn, MIGRATIONS[0])
     conn.execute("INSERT INTO blobs VALUES (?, 'abc123abc123', 44, 10, 12)", ["a" * 64])
-    assert migrate(conn) == [2, 3]
+    assert migrate(conn) == [2, 3, 4]
     assert conn.execute("SELECT * FROM objects").fetchall() == [
         ("a" * 64, "packs/abc123abc123.pack", 44, 10, 12, None)]
 
