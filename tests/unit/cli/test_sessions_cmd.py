@@ -61,6 +61,31 @@ def test_list_and_inspect_show_mode_and_parent(home: Home, rewind: Invoke) -> No
     assert (doc["mode"], doc["parent_id"]) == ("replay-live", parent)
 
 
+def test_a_branch_shows_its_parent_fork_step_and_fault(home: Home, rewind: Invoke) -> None:
+    parent = write_session(home, "base")
+    child = write_session(home, "base-429@2", mode="mutate", parent_id=parent, fork_step=2, fault="429")
+    listed = {s["id"]: s for s in json.loads(rewind("list", "--json").stdout)}
+    assert {k: listed[child][k] for k in ("parent", "fork_step", "fault")} == {
+        "parent": parent, "fork_step": 2, "fault": "429"}
+    assert (listed[parent]["parent"], listed[parent]["fork_step"]) == (None, None)
+    doc = json.loads(rewind("inspect", child, "--json").stdout)
+    assert (doc["parent"], doc["fork_step"], doc["fault"]) == (parent, 2, "429")
+    assert f"parent {parent}  fork at step 2  fault 429" in rewind("inspect", child).stdout
+
+
+def test_list_tree_draws_branches_under_their_parent(home: Home, rewind: Invoke) -> None:
+    parent = write_session(home, "base")
+    child = write_session(home, "fix", mode="branch", parent_id=parent, fork_step=3)
+    write_session(home, HOSTILE, mode="branch", parent_id=child, fork_step=4)
+    lines = rewind("list", "--tree").stdout.splitlines()
+    columns = [line.index(word) for line, word in zip(lines, ("base", "fix", "\\x1b[2J"), strict=True)]
+    assert columns[0] < columns[1] < columns[2], lines  # each one level deeper
+    assert "fork at step 3" in lines[1] and "fork at step 4" in lines[2]
+    assert "\x1b" not in "".join(lines)  # a hostile name is shown escaped
+    (root,) = json.loads(rewind("list", "--tree", "--json").stdout)
+    assert root["id"] == parent and root["children"][0]["children"][0]["fork_step"] == 4
+
+
 def test_recorded_escapes_and_markup_are_shown_not_run(home: Home, rewind: Invoke) -> None:
     sid = write_session(home, HOSTILE, command=("echo", HOSTILE), body=HOSTILE.encode())
     for args in (["list"], ["inspect", sid], ["inspect", sid, "--step", "1"]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -49,6 +50,20 @@ def test_a_session_round_trips_into_another_home_and_a_second_import_adds_nothin
     assert info_b.fingerprint_version == info_a.fingerprint_version and info_b.started_at == info_a.started_at
     again = transfer.import_cassette(other, out)
     assert again.added == [] and again.present == [sid]
+
+
+def test_a_branch_keeps_its_lineage_through_a_cassette(home: Home, tmp_path: Path) -> None:
+    parent = record(home, "parent")
+    start = dataclasses.replace(
+        make_start(name="child"), mode="mutate", parent_id=parent, fork_step=2, fault="429"
+    )
+    writer = SessionWriter(home, start)
+    writer.finish(0, b"", b"", 2000.0)
+    transfer.export(home, ["child"], tmp_path / "child.rw")
+    other = Home(tmp_path / "teammate")
+    transfer.import_cassette(other, tmp_path / "child.rw")
+    info = Store(other).load("child")[0]
+    assert (info.mode, info.parent_id, info.fork_step, info.fault) == ("mutate", parent, 2, "429")
 
 
 def test_export_refuses_a_secret_naming_the_step(home: Home, tmp_path: Path) -> None:
