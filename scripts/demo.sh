@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: no API key, no network. Records the bundled example agent against the
 # bundled fake provider, shows the recorded session, then stops the fake and replays
-# the session offline.
+# the session offline, injects faults at its first step (offline too), and shares it.
 #
 # REWIND_HOME defaults to ./.demo-home so the demo never touches ~/.rewind.
 set -euo pipefail
@@ -54,6 +54,11 @@ echo
 echo "==> Fake provider stopped; replaying offline: rewind replay demo"
 stop_fake
 "$BIN/rewind" replay demo
+
+echo
+echo "==> What if step 1 had failed? Offline, one run per fault: rewind mutate demo --at 1"
+# Exit 7 says some run failed, hung or diverged: the demo agent does not retry.
+"$BIN/rewind" mutate demo --at 1 --faults 429,500,truncate,bad_tool_args || [ $? -eq 7 ]
 
 echo
 echo "==> Sharing it: rewind export demo -o demo.rw, imported into a second, empty store"
