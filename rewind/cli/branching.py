@@ -110,6 +110,8 @@ def branch(home: Home, req: BranchRequest) -> BranchResult:
     target = fork_target(steps, req.at, info)
     spec = fork_spec(req, target, blobs)
     command, cwd = command_of(info, req.command)
+    if req.fault is None:
+        _warn_missing_keys(steps, req.environ)
     redactor = load_redactor(home, req.redact, req.environ)
     kept = steps if req.fault is not None else [s for s in steps if s.step < req.at]
     engine = ReplayEngine(kept, blobs, redactor)
@@ -281,6 +283,28 @@ def classify(run: CommandResult, missed: bool, same_output: bool) -> Outcome:
     if run.exit_code != 0:
         return Outcome.FAILED
     return Outcome.SURVIVED if same_output else Outcome.RECOVERED
+
+
+# The key variables each provider's SDK reads; a live step without one is refused upstream.
+API_KEYS = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+
+
+def _warn_missing_keys(steps: list[StepRecord], environ: Mapping[str, str]) -> None:
+    """Steps after the fork go upstream: say so when the key they need is not set."""
+    providers = sorted({s.provider for s in steps if s.provider in API_KEYS})
+    for provider in providers:
+        names = API_KEYS[provider]
+        if not any(environ.get(name) for name in names):
+            print(
+                f"rewind: note: {' / '.join(names)} is not set, so the live {provider} calls after the "
+                "fork carry a placeholder key and the provider will refuse them",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _to_stderr(headline: str) -> None:

@@ -24,7 +24,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from rewind.capture.runner import resolve_command
 from rewind.cli.branching import Outcome, fork_target
+from rewind.cli.replaying import command_of
 from rewind.errors import ConfigError
 from rewind.replay.engine import is_telemetry_step, is_websocket
 from rewind.replay.faults import not_applicable
@@ -130,6 +132,8 @@ def _order(run: Run) -> tuple[int, int]:
 def mutate(req: MutateRequest, progress: Callable[[str], None] | None = None) -> MutateReport:
     """Every (step, fault) run, checked first, then run ``req.jobs`` at a time."""
     info, steps, blobs = Store(req.home).load(req.ref)
+    command, cwd = command_of(info, req.command)  # a session without a command: said once, now
+    resolve_command(command, os.environ, cwd)
     chosen = chosen_steps(steps, req.steps, info)
     report = MutateReport(info, req.timeout_s or default_timeout(info))
     pairs: list[tuple[int, str]] = []
