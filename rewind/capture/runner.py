@@ -101,19 +101,36 @@ KILL_GRACE_S = 2.0
 
 
 def _wait(child: subprocess.Popen[bytes], timeout_s: float | None) -> tuple[int, bool]:
-    """The child's return code, and whether its group had to be killed at the bound."""
+    """The child's return code, and whether its group had to be killed at the bound: SIGTERM
+    to the group, then, after the grace period, SIGKILL to whatever of it is left (the
+    leader may be gone while a member that ignores SIGTERM still holds the output pipes)."""
     try:
         return child.wait(timeout=timeout_s), False
     except subprocess.TimeoutExpired:
         pass
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, sig)
-        try:
-            return child.wait(timeout=KILL_GRACE_S), True
-        except subprocess.TimeoutExpired:
-            continue
+    _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + KILL_GRACE_S
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=KILL_GRACE_S)
+    while _group_alive(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    _signal_group(child.pid, signal.SIGKILL)
     return child.wait(), True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _exit_code(code: int) -> int:

@@ -151,12 +151,13 @@ def branch(home: Home, req: BranchRequest) -> BranchResult:
 def fork_target(steps: list[StepRecord], at: int, info: SessionInfo) -> StepRecord:
     """The parent's step ``at``, if a run can fork there; ``ConfigError`` saying why not."""
     forkable = [s for s in steps if is_replayable(s) and not is_telemetry_step(s)]
-    numbers = ", ".join(_ranges([s.step for s in forkable])) or "none"
+    numbers = ", ".join(step_ranges([s.step for s in forkable])) or "none"
     by_number = {s.step: s for s in steps}
     step = by_number.get(at)
     if step is None:
+        has = f"it has steps 1 to {max(by_number)}" if by_number else "it has no steps"
         raise ConfigError(
-            f"session {info.id} has no step {at} (it has steps 1 to {max(by_number, default=0)})",
+            f"session {info.id} has no step {at} ({has})",
             hint=f"steps a run can fork at: {numbers}; `rewind inspect {info.id}` lists them",
         )
     if is_telemetry_step(step):
@@ -226,7 +227,7 @@ def _read(path: Path, option: str) -> bytes:
         raise ConfigError(f"{option} {path}: {exc.strerror or exc}") from exc
 
 
-def _ranges(numbers: list[int]) -> list[str]:
+def step_ranges(numbers: list[int]) -> list[str]:
     """``[1, 2, 3, 5]`` as ``["1-3", "5"]``."""
     out: list[str] = []
     for n in sorted(numbers):
@@ -311,4 +312,13 @@ def _to_stderr(headline: str) -> None:
     print(f"rewind: replay miss: {visible(headline)}", file=sys.stderr, flush=True)
 
 
-__all__ = ["BranchRequest", "BranchResult", "Outcome", "branch", "classify", "fork_spec", "fork_target"]
+__all__ = [
+    "BranchRequest",
+    "BranchResult",
+    "Outcome",
+    "branch",
+    "classify",
+    "fork_spec",
+    "fork_target",
+    "step_ranges",
+]

@@ -51,7 +51,7 @@ def _reached(roots: Sequence[SessionInfo], children: Mapping[str, list[SessionIn
     return seen
 
 
-def label(s: SessionInfo, listed_parent: bool = True) -> Text:
+def label(s: SessionInfo, note: str = "") -> Text:
     """One node: id, name, mode, where it forked and how it ended."""
     parts = [visible(s.id), visible(s.name or "-"), s.mode]
     if s.fork_step is not None:
@@ -60,8 +60,8 @@ def label(s: SessionInfo, listed_parent: bool = True) -> Text:
         parts.append(f"fault {visible(s.fault)}")
     parts.append(f"{s.steps} steps")
     parts.append(f"exit {s.exit_code if s.exit_code is not None else '-'}")
-    if s.parent_id and not listed_parent:
-        parts.append(f"(parent {visible(s.parent_id)} not listed)")
+    if note:
+        parts.append(note)
     text = Text("  ".join(parts))
     text.stylize("bold", 0, len(visible(s.id)))
     return text
@@ -70,10 +70,20 @@ def label(s: SessionInfo, listed_parent: bool = True) -> Text:
 def lineage_tree(sessions: Sequence[SessionInfo]) -> Tree:
     """Every listed session once, under its parent when its parent is listed."""
     roots, children = _children(sessions)
+    listed = {s.id for s in sessions}
     top = Tree(cell("sessions"), hide_root=True, guide_style="dim")
     for root in roots:
-        _grow(top.add(label(root, listed_parent=False)), root, children)
+        _grow(top.add(label(root, _root_note(root, listed))), root, children)
     return top
+
+
+def _root_note(root: SessionInfo, listed: set[str]) -> str:
+    """Why a session with a parent is drawn as a root."""
+    if not root.parent_id:
+        return ""
+    if root.parent_id in listed:  # only in a tampered store
+        return f"(parent {visible(root.parent_id)}: a cycle, cut here)"
+    return f"(parent {visible(root.parent_id)} not listed)"
 
 
 def _grow(node: Tree, session: SessionInfo, children: Mapping[str, list[SessionInfo]]) -> None:

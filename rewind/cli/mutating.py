@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rewind.capture.runner import resolve_command
-from rewind.cli.branching import Outcome, fork_target
+from rewind.cli.branching import Outcome, step_ranges
 from rewind.cli.replaying import command_of
 from rewind.errors import ConfigError
 from rewind.replay.engine import is_telemetry_step, is_websocket
@@ -37,6 +37,7 @@ from rewind.store.models import SessionInfo, StepRecord
 
 EXIT_NOT_ROBUST = 7
 MIN_TIMEOUT_S = 30.0
+MAX_RANGE = 10_000  # one run per step: a wider --at range is a typo, not a plan
 # A run is killed by its own bound; this much longer and its rewind process is killed too.
 RUN_SLACK_S = 60.0
 _STYLE = {"survived": "green", "recovered": "yellow", "failed": "red", "hung": "magenta", "diverged": "cyan"}
@@ -158,20 +159,33 @@ def chosen_steps(steps: Sequence[StepRecord], spec: str | None, info: SessionInf
     """The steps ``--at`` names (each checked), or every step a fault can go to."""
     if spec is None:
         return [s for s in steps if faultable(s)]
+    by_number = {s.step: s for s in steps}
+    hint = "steps a fault can go to: " + (
+        ", ".join(step_ranges([s.step for s in steps if faultable(s)])) or "none"
+    )
     chosen = []
     for number in parse_steps(spec):
-        step = fork_target(list(steps), number, info)
-        if not faultable(step):
-            raise ConfigError(
-                f"step {number} cannot be faulted: "
-                + (
-                    "it is a WebSocket conversation"
-                    if is_websocket(step)
-                    else f"its upstream never answered ({step.error})"
-                )
-            )
+        step = by_number.get(number)
+        why = _not_faultable(step, info)
+        if why:
+            raise ConfigError(f"step {number} cannot be faulted: {why}", hint=hint)
+        assert step is not None
         chosen.append(step)
     return chosen
+
+
+def _not_faultable(step: StepRecord | None, info: SessionInfo) -> str | None:
+    if step is None:
+        return f"session {info.id} has no such step"
+    if is_telemetry_step(step):
+        return "it is a telemetry upload, which replay always answers itself"
+    if is_websocket(step):
+        return "it is a WebSocket conversation"
+    if is_failure(step):
+        return f"its upstream never answered ({step.error})"
+    if not is_replayable(step):
+        return "it was never answered (the recording was interrupted there)"
+    return None
 
 
 def faultable(step: StepRecord) -> bool:
@@ -187,6 +201,7 @@ def faultable(step: StepRecord) -> bool:
 def parse_steps(spec: str) -> list[int]:
     """``3,5-7`` as ``[3, 5, 6, 7]``; ``ConfigError`` for anything else."""
     out: list[int] = []
+    seen: set[int] = set()
     for part in (p.strip() for p in spec.split(",")):
         low, dash, high = part.partition("-")
         try:
@@ -195,7 +210,11 @@ def parse_steps(spec: str) -> list[int]:
             raise ConfigError(f"invalid --at {spec!r}: expected step numbers like 3,5-7") from None
         if first < 1 or last < first:
             raise ConfigError(f"invalid --at {spec!r}: {part!r} is not a range of steps from 1")
-        out.extend(n for n in range(first, last + 1) if n not in out)
+        if last - first > MAX_RANGE:
+            raise ConfigError(f"invalid --at {spec!r}: {part!r} spans more than {MAX_RANGE} steps")
+        fresh = [n for n in range(first, last + 1) if n not in seen]
+        seen.update(fresh)
+        out.extend(fresh)
     return out
 
 

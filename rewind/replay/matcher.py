@@ -14,7 +14,7 @@ queues holds one lock.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 
 from rewind.store.models import StepRecord
@@ -42,7 +42,7 @@ class Matcher:
         self._last: dict[str, StepRecord] = {}
         self._replayable = sorted(filter(is_replayable, steps), key=lambda s: s.step)
         self._skipped = sorted((s for s in steps if not is_replayable(s)), key=lambda s: s.step)
-        self._used: set[int] = set()
+        self._used: Counter[int] = Counter()  # step -> times served
         self._answers = 0
         for step in self._replayable:
             self._queues.setdefault(step.fingerprint, deque()).append(step)
@@ -52,7 +52,7 @@ class Matcher:
         with self._lock:
             step = self._pop(fingerprint)
             if step is not None:
-                self._used.add(step.step)
+                self._used[step.step] += 1
                 self._answers += 1
             return step
 
@@ -68,7 +68,9 @@ class Matcher:
         (a fault was served in its place, and a retry must find the recorded answer)."""
         with self._lock:
             self._queues.setdefault(step.fingerprint, deque()).appendleft(step)
-            self._used.discard(step.step)
+            self._used[step.step] -= 1
+            if self._used[step.step] <= 0:
+                del self._used[step.step]
             self._answers -= 1
 
     def unused(self) -> list[StepRecord]:
