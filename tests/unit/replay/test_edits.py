@@ -18,7 +18,7 @@ from rewind.replay import edits
 from rewind.replay.edits import edited_response, load_json_file, merge_patch, patch_request
 
 from .factories import make_step
-from .test_faults import recorded
+from .fake_recordings import recorded
 
 # --- merge_patch: RFC 7396 -------------------------------------------------------------------
 
