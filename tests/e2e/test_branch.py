@@ -98,49 +98,6 @@ def test_branch_serves_the_edit_and_goes_live_after_it(
     assert nested[0]["children"][0]["children"][0]["name"] == "oslo-again"
 
 
-def test_request_patch_changes_the_system_prompt_and_goes_live(
-    rw: Rewind, fake: FakeProvider, clients_python: Path, tmp_path: Path
-) -> None:
-    _record(rw, fake, clients_python, "--sections", "plain", "--suffix", "[[vary]]")
-    patch = tmp_path / "patch.json"
-    messages = [
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "Say hello to Rewind. [[vary]]"},
-    ]
-    patch.write_text(json.dumps({"messages": messages, "temperature": 0.5}))
-    before = len(fake.requests)
-    done = rw("branch", "run", "--at", "1", "--request-patch", str(patch), OPENAI_API_KEY="sk-live")
-    assert done.returncode == 0, done.stderr
-    sent = json.loads(fake.requests[before].body)
-    assert (
-        sent["messages"][0] == {"role": "system", "content": "You are terse."} and sent["temperature"] == 0.5
-    )
-    assert sent["model"] == "gpt-4o-mini"  # the patch changed only what it names
-    assert "You are terse." in done.stdout  # the fake's answer reflects the system prompt
-    recorded = rw.json("inspect", "run-branch@1", "--step", "1")
-    assert "You are terse." in json.dumps(recorded)
-
-
-def test_a_streamed_step_takes_an_sse_response(
-    rw: Rewind, fake: FakeProvider, clients_python: Path, tmp_path: Path
-) -> None:
-    _record(rw, fake, clients_python, "--sections", "stream")
-    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
-    events = [
-        {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "edited "}}]},
-        {**chunk, "choices": [{"index": 0, "delta": {"content": "stream"}, "finish_reason": "stop"}]},
-        {**chunk, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}},
-    ]
-    sse = tmp_path / "edit.sse"
-    sse.write_text("".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n")
-    before = len(fake.requests)
-    done = rw("branch", "run", "--at", "1", "--response", str(sse))
-    assert done.returncode == 0, done.stderr
-    assert len(fake.requests) == before
-    assert "stream: edited stream" in done.stdout
-    assert "stream usage: input=1 output=2 total=3" in done.stdout
-
-
 BAD_INPUT = [
     (["--at", "9"], {}, "has no step 9"),
     (["--at", "0"], {}, "has no step 0"),
@@ -153,10 +110,21 @@ BAD_INPUT = [
 ]
 
 
-def test_bad_input_is_refused_before_anything_runs(
+def _sse_reply() -> str:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    events = [
+        {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "edited "}}]},
+        {**chunk, "choices": [{"index": 0, "delta": {"content": "stream"}, "finish_reason": "stop"}]},
+        {**chunk, "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}},
+    ]
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def test_bad_input_a_streamed_edit_and_a_request_patch(
     rw: Rewind, fake: FakeProvider, clients_python: Path, tmp_path: Path
 ) -> None:
-    _record(rw, fake, clients_python, "--sections", "plain,stream")  # 1 plain, 2 streamed
+    _record(rw, fake, clients_python, "--sections", "plain,stream", "--suffix", "[[vary]]")  # 2 is streamed
+    # bad input: a clear error before anything runs
     sessions, before = len(rw.json("list")), len(fake.requests)
     for args, files, message in BAD_INPUT:
         paths = {}
@@ -167,3 +135,37 @@ def test_bad_input_is_refused_before_anything_runs(
         assert done.returncode == 2, (args, done.stdout + done.stderr)
         assert message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
     assert len(rw.json("list")) == sessions and len(fake.requests) == before  # nothing ran
+
+    # a streamed step takes an SSE body, played as a stream
+    sse = tmp_path / "edit.sse"
+    sse.write_text(_sse_reply())
+    done = rw("branch", "run", "--at", "2", "--response", str(sse))
+    assert done.returncode == 0, done.stderr
+    assert len(fake.requests) == before  # step 1 replayed, step 2 edited: nothing went upstream
+    assert "stream: edited stream" in done.stdout and "stream usage: input=1 output=2 total=3" in done.stdout
+
+    # a request patch changes the system prompt (and a parameter); that request goes live
+    patch = tmp_path / "patch.json"
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello to Rewind. [[vary]]"},
+    ]
+    patch.write_text(json.dumps({"messages": messages, "temperature": 0.5}))
+    done = rw(
+        "branch",
+        "run",
+        "--at",
+        "1",
+        "--request-patch",
+        str(patch),
+        "--name",
+        "terse",
+        OPENAI_API_KEY="sk-live",
+    )
+    assert done.returncode == 0, done.stderr
+    sent = json.loads(fake.requests[before].body)
+    assert sent["messages"][0] == {"role": "system", "content": "You are terse."}
+    assert sent["temperature"] == 0.5 and sent["model"] == "gpt-4o-mini"  # only what the patch names changed
+    assert "You are terse." in done.stdout  # the fake's answer reflects the system prompt it got
+    assert len(fake.requests) == before + 2  # step 1 patched, step 2 after it: both live
+    assert "You are terse." in json.dumps(rw.json("inspect", "terse", "--step", "1"))
