@@ -7,20 +7,14 @@ store error does.
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
-
 import click
 
-from rewind.analysis.align import StepView
-from rewind.analysis.compare import Run, bisect_runs, compare, response_json
+from rewind.analysis.compare import compare
 from rewind.cli.app import App
-from rewind.cli.compare_render import bisect_doc, bisect_view, diff_json_text, diff_view
+from rewind.cli.compare_render import bisect_view, diff_json_text, diff_view
+from rewind.cli.documents import bisect_document, diff_document, runs
 from rewind.cli.render import emit_json, show
 from rewind.cli.sessions_cmd import JSON_HELP
-
-if TYPE_CHECKING:
-    from rewind.store.index import Store
 
 
 @click.command("diff")
@@ -36,11 +30,10 @@ def diff_command(app: App, a: str, b: str, as_json: bool) -> None:
     in B. A changed step shows each field that differs, with a text diff for prompts and
     answers. A and B are ids, unique id prefixes or names.
     """
-    comparison = compare(*_runs(app.store(), a, b))
     if as_json:
-        click.echo(diff_json_text(comparison.to_json()))
+        click.echo(diff_json_text(diff_document(app, a, b)))
     else:
-        show(*diff_view(comparison))
+        show(*diff_view(compare(*runs(app, a, b))))
 
 
 @click.command("bisect")
@@ -57,28 +50,11 @@ def bisect_command(app: App, good: str, bad: str, as_json: bool) -> None:
     result, user input, or the same request answered differently) with the differing
     text, and whether each later divergence propagated from it.
     """
-    good_run, bad_run = _runs(app.store(), good, bad)
-    result, changes = bisect_runs(good_run, bad_run)
-
-    def render_step(view: StepView) -> dict[str, Any]:
-        return response_json(good_run if good_run.owns(view) else bad_run, view)
-
-    found = result.to_json()  # later divergences without their responses: there may be many
-    if result.first is not None:
-        found["first_divergence"] = result.first.to_json(render_step)
-    doc = bisect_doc(good_run.info, bad_run.info, found, changes)
+    doc = bisect_document(app, good, bad)
     if as_json:
         emit_json(doc)
     else:
         show(*bisect_view(doc))
-
-
-def _runs(store: Store, a: str, b: str) -> tuple[Run, Run]:
-    from rewind.store.compare_rows import compare_rows, step_details  # DuckDB: only when run
-
-    side_a, side_b = compare_rows(store, a, b)
-    fetch = functools.partial(step_details, store)
-    return Run(side_a.info, side_a.rows, fetch), Run(side_b.info, side_b.rows, fetch)
 
 
 COMMANDS = [diff_command, bisect_command]

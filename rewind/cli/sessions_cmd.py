@@ -7,18 +7,13 @@ from typing import TYPE_CHECKING
 import click
 
 from rewind.cli.app import App
-from rewind.cli.lineage import lineage_json, lineage_tree
-from rewind.cli.render import (
-    emit_json,
-    session_json,
-    sessions_table,
-    show,
-)
+from rewind.cli.documents import listed_sessions, sessions_document
+from rewind.cli.lineage import lineage_tree
+from rewind.cli.render import emit_json, sessions_table, show
 from rewind.cli.since import since_option
 
 if TYPE_CHECKING:
-    from rewind.analysis.stats import SessionSummary
-    from rewind.store.models import SessionInfo
+    pass
 
 JSON_HELP = "Print JSON to stdout instead of a table."
 
@@ -58,29 +53,13 @@ def list_command(
       rewind list --failed
       rewind list --tree          # branches under their parents
     """
-    # A home that does not exist has no sessions: no need to start DuckDB to say so.
-    sessions, summaries = _listed(app, limit, name, since, failed) if app.home.root.is_dir() else ([], {})
+    sessions, summaries = listed_sessions(app, limit, name, since, failed)
     if as_json:
-        rows = {s.id: session_json(s, summaries[s.id]) for s in sessions}
-        emit_json(lineage_json(sessions, rows) if tree else [rows[s.id] for s in sessions])
+        emit_json(sessions_document(sessions, summaries, tree))
     elif not sessions:
         click.echo(_nothing_found(filtered=name is not None or since is not None or failed), err=True)
     else:
         show(lineage_tree(sessions) if tree else sessions_table(sessions, summaries))
-
-
-def _listed(
-    app: App, limit: int | None, name: str | None, since: float | None, failed: bool
-) -> tuple[list[SessionInfo], dict[str, SessionSummary]]:
-    """The sessions to list and their summaries: ``--failed`` filters before ``--limit``."""
-    from rewind.analysis.pricing import load_prices
-    from rewind.analysis.stats import session_summaries
-
-    sessions, agg = app.store().sessions_with_stats(limit=None if failed else limit, name=name, since=since)
-    summaries = session_summaries(sessions, agg, load_prices(app.home.root))
-    if failed:
-        sessions = [s for s in sessions if summaries[s.id].failed][:limit]
-    return sessions, summaries
 
 
 def _nothing_found(filtered: bool) -> str:
