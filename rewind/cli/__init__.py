@@ -46,6 +46,7 @@ COMMANDS = {
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
     "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),
     "rm": ("store_cmd", "Delete SESSIONS and their records."),
+    "ui": ("ui_cmd", "Serve a read-only web viewer of the store on localhost, and print its URL."),
     "verify": ("cassette_cmd", "Check CASSETTE: its structure, every body's hash and its signature."),
     "replay": ("replay_cmd", "Re-run SESSION's command offline, answering every call from the recording."),
 }
