@@ -122,20 +122,21 @@ def test_static_paths_cannot_leave_the_package(server: UiServer) -> None:
 
 
 def test_a_non_loopback_bind_needs_the_token(home: Home) -> None:
-    config = ViewerConfig.for_host("0.0.0.0", 0)
-    assert config.token and len(config.token) >= 24
-    exposed = UiServer(App(home), config)
-    exposed.serve_in_thread()
+    exposed = ViewerConfig.for_host("0.0.0.0", 0)
+    assert exposed.token and len(exposed.token) >= 24 and ViewerConfig.for_host("::1", 0).token is None
+    # the same rules on loopback (tests never listen elsewhere): a config that has a token
+    config = ViewerConfig("127.0.0.1", 0, exposed.token)
+    server = UiServer(App(home), config)
+    server.serve_in_thread()
     try:
-        host = f"0.0.0.0:{exposed.port}"
-        conn_host = {"host": host}
-        assert _status(exposed, "/api/sessions", **conn_host) == 403
-        assert _status(exposed, "/api/sessions?token=wrong", **conn_host) == 403
-        assert _status(exposed, f"/api/sessions?token={config.token}", **conn_host) == 200
-        assert _status(exposed, "/api/sessions", token=config.token, **conn_host) == 200
-        assert config.token in exposed.url
+        host = f"127.0.0.1:{server.port}"
+        assert _status(server, "/api/sessions", host) == 403
+        assert _status(server, "/api/sessions?token=wrong", host) == 403
+        assert _status(server, f"/api/sessions?token={config.token}", host) == 200
+        assert _status(server, "/api/sessions", host, token=config.token) == 200
+        assert server.url.endswith(f"/?token={config.token}")
     finally:
-        exposed.stop()
+        server.stop()
 
 
 def _status(server: UiServer, path: str, host: str, token: str | None = None) -> int:
