@@ -214,9 +214,13 @@ def session_summaries(
     }
 
 
-def summarize_steps(info: SessionInfo, steps: Sequence[StepRecord], prices: PriceTable) -> SessionSummary:
-    """The same summary from one session's steps in memory (``rewind inspect``)."""
-    tags = Counter(t for t in (s.tag or step_tag(s) for s in steps) if t is not None)
+def summarize_steps(
+    info: SessionInfo, steps: Sequence[StepRecord], prices: PriceTable, step_tags: Sequence[str | None] = ()
+) -> SessionSummary:
+    """The same summary from one session's steps in memory (``rewind inspect``); ``step_tags``:
+    each step's tag when the caller has them already."""
+    each = step_tags or [s.tag or step_tag(s) for s in steps]
+    tags = Counter(t for t in each if t is not None)
     return _summary(info.exit_code, steps_cost(steps, prices), dict(sorted(tags.items())))
 
 

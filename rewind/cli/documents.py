@@ -86,7 +86,7 @@ def session_document(app: App, info: SessionInfo, steps: list[StepRecord]) -> di
     store, table = app.store(), prices(app)
     costs, tags = [step_cost(table, s) for s in steps], [tag_of(s) for s in steps]
     return {
-        **session_json(info, summarize_steps(info, steps, table)),
+        **session_json(info, summarize_steps(info, steps, table, tags)),
         "stdout": _text_blob(store, info.stdout_sha),
         "stderr": _text_blob(store, info.stderr_sha),
         "steps": [step_cost_json(s, c, t) for s, c, t in zip(steps, costs, tags, strict=True)],
