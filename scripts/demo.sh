@@ -70,3 +70,7 @@ REWIND_HOME="$TEAMMATE" "$BIN/rewind" import "$CASSETTE"
 echo "==> Replaying it there: REWIND_HOME=teammate rewind replay demo"
 REWIND_HOME="$TEAMMATE" "$BIN/rewind" replay demo
 rm -rf "$SHARE"
+
+echo
+echo "==> Look at the demo sessions in a browser:"
+echo "    REWIND_HOME=$REWIND_HOME $BIN/rewind ui"
