@@ -78,12 +78,6 @@ def main() -> int:
         server = UiServer(App(home), ViewerConfig(port=0))
         server.serve_in_thread()
         base = f"http://127.0.0.1:{server.port}"
-        api = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            with urllib.request.urlopen(f"{base}/api/sessions/{sid}") as r:
-                size = len(r.read())
-            api.append(time.perf_counter() - started)
         page_times = []
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -99,20 +93,27 @@ def main() -> int:
                 page_times.append(time.perf_counter() - started)
                 context.close()
             browser.close()
+        api: list[float] = []
+        for _ in range(args.runs):  # after the page: served from the cache
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"{base}/api/sessions/{sid}") as r:
+                size = len(r.read())
+            api.append(time.perf_counter() - started)
         server.stop()
     result = {
         "steps": args.steps,
         "document_bytes": size,
-        "api_s": {"best": min(api), "median": statistics.median(api)},
-        "page_s": {"best": min(page_times), "median": statistics.median(page_times)},
+        "api_cached_s": statistics.median(api),
+        "page_s": {"first": page_times[0], "best": min(page_times), "median": statistics.median(page_times)},
         "goal_s": 2.0,
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     page_s = result["page_s"]
     print(
-        f"ui: {args.steps} steps, document {size / 1e6:.1f} MB: API {statistics.median(api):.2f} s, "
-        f"page drawn {page_s['median']:.2f} s median ({page_s['best']:.2f} best; goal < 2 s)"
+        f"ui: {args.steps} steps, document {size / 1e6:.1f} MB (API {statistics.median(api):.2f} s cached): "
+        f"page drawn {page_s['first']:.2f} s on first open (document built), "
+        f"{page_s['median']:.2f} s median ({page_s['best']:.2f} best; goal < 2 s)"
     )
     return 0
 

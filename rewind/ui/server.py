@@ -23,9 +23,9 @@ Security (recorded content is untrusted, and a browser is a confused deputy):
   ``nosniff``, ``no-referrer`` and ``frame-ancestors 'none'``. The page builds its DOM
   with ``textContent`` only.
 - The ``Host`` header must name this server (defeats DNS rebinding from a web page).
-- Bound to anything but loopback, every request needs the random access token: in the
-  URL (``?token=``; the page then gets a ``SameSite=Strict`` cookie), the
-  ``X-Rewind-Token`` header, or that cookie.
+- Bound to anything but loopback, every request but the page's own code (``/static``)
+  needs the random access token: in the URL (``?token=``; the page then gets a
+  ``SameSite=Strict`` cookie), the ``X-Rewind-Token`` header, or that cookie.
 """
 
 from __future__ import annotations
@@ -33,19 +33,22 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import mimetypes
+import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from rewind.analysis.pricing import PRICES_ENV
 from rewind.cli.app import App
 from rewind.cli.documents import (
     bisect_document,
@@ -74,6 +77,17 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
+# Fixed, not from the machine's mimetypes tables (which may call .js text/plain, and a
+# module script sent so is refused under nosniff).
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "json": "application/json; charset=utf-8",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "md": "text/plain; charset=utf-8",
+}
 TOKEN_HEADER = "X-Rewind-Token"
 TOKEN_COOKIE = "rewind_token"
 STATIC = "static"
@@ -136,10 +150,59 @@ def _tree(app: App, _parts: list[str], _query: dict[str, str]) -> Any:
     return sessions_document(*listed_sessions(app), tree=True)
 
 
+class DocumentCache:
+    """The last few session documents, each kept while its session is unchanged: a
+    finished session's document is the same until it is replaced, so reopening a
+    10,000-step session does not rebuild 5 MB of JSON. A recording's is never kept."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._docs: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._docs:
+                self._docs.move_to_end(key)
+                return self._docs[key]
+        doc = build()
+        with self._lock:
+            self._docs[key] = doc
+            while len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return doc
+
+
 def _session(app: App, parts: list[str], _query: dict[str, str]) -> Any:
     store = app.store()
     info = store.session(parts[0])
-    return session_document(app, info, store.steps(info.id))
+
+    def build() -> Any:
+        return session_document(app, info, store.steps(info.id))
+
+    if info.status == "recording":
+        return build()
+    key = (info.id, info.status, info.ended_at, info.steps, info.lost, _prices_stamp(app))
+    return _CACHE.get(key, build)
+
+
+def _prices_stamp(app: App) -> tuple[float | None, ...]:
+    """When the price tables that override the bundled one last changed (costs depend on them)."""
+    paths = [
+        app.home.root / "prices.json",
+        *([Path(os.environ[PRICES_ENV])] if os.environ.get(PRICES_ENV) else []),
+    ]
+    return tuple(_mtime(path) for path in paths)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+_CACHE = DocumentCache()
 
 
 def _step(app: App, parts: list[str], _query: dict[str, str]) -> Any:
@@ -152,7 +215,10 @@ def _step(app: App, parts: list[str], _query: dict[str, str]) -> Any:
 def _conversation(app: App, parts: list[str], _query: dict[str, str]) -> Any:
     store = app.store()
     info = store.session(parts[0])
-    return conversation_document(app, store.steps(info.id))
+    try:
+        return conversation_document(app, store.steps(info.id))
+    except RewindError as exc:  # no LLM call in it: nothing by that name
+        raise _ApiError(HTTPStatus.NOT_FOUND, str(exc)) from exc
 
 
 def _diff(app: App, _parts: list[str], query: dict[str, str]) -> Any:
@@ -215,10 +281,8 @@ def static_file(name: str) -> tuple[bytes, str] | None:
     node = resources.files("rewind.ui").joinpath(STATIC, *name.split("/"))
     if not node.is_file():
         return None
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
-        kind += "; charset=utf-8"
-    return node.read_bytes(), kind
+    suffix = name.rpartition(".")[2].lower()
+    return node.read_bytes(), CONTENT_TYPES.get(suffix, "application/octet-stream")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -251,8 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_ok():
             self._send_json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unexpected Host header"}, head=head)
             return
-        granted = self._token_ok(query)
-        if not granted:
+        if parts.path.startswith("/static/"):  # the page's own code: nothing secret in it
+            self._static(parts.path.removeprefix("/static/"), head)
+            return
+        if not self._token_ok(query):
             self._send_json(HTTPStatus.FORBIDDEN, {
                 "error": "this viewer needs its access token",
                 "hint": "open the URL `rewind ui` printed, with its ?token=",
@@ -260,8 +326,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if parts.path.startswith("/api/"):
             self._api(parts.path, query, head)
-        elif parts.path.startswith("/static/"):
-            self._static(parts.path.removeprefix("/static/"), head)
         else:
             self._page(query, head)
 

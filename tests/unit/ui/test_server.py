@@ -3,6 +3,7 @@ and it refuses what a hostile page or network could ask of it."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 from collections.abc import Iterator
@@ -12,8 +13,11 @@ import pytest
 
 from rewind.cli.app import App
 from rewind.store.home import Home
+from rewind.store.ids import new_session_id
+from rewind.store.models import SessionStart
+from rewind.store.writer import SessionWriter
 from rewind.ui.server import CSP, UiServer, ViewerConfig, is_loopback, route
-from tests.unit.cli.conftest import Invoke, write_session
+from tests.unit.cli.conftest import Invoke, make_step, write_session
 
 
 @pytest.fixture
@@ -159,3 +163,29 @@ def test_loopback_names() -> None:
 def test_routes() -> None:
     assert route("/api/sessions/abc/steps/3") is not None
     assert route("/api/sessions/abc/steps") is None and route("/api/other") is None
+
+
+def test_static_files_have_fixed_types_and_need_no_token(home: Home) -> None:
+    server = UiServer(App(home), ViewerConfig("127.0.0.1", 0, "secret-token-for-the-test"))
+    server.serve_in_thread()
+    try:
+        for path, kind in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
+            status, headers, _body = get(server, path)
+            assert status == 200 and headers["content-type"].startswith(kind), path
+        assert get(server, "/")[0] == 403  # the page itself, and the API, need the token
+    finally:
+        server.stop()
+
+
+def test_a_session_without_an_llm_call_has_no_conversation(home: Home, server: UiServer) -> None:
+    start = SessionStart(
+        id=new_session_id(), name="tool-only", mode="record", started_at=1.0, command=(), cwd="/"
+    )
+    writer = SessionWriter(home, start)
+    writer.add_step(
+        dataclasses.replace(make_step(writer, "https://tools.example/lookup", b"{}"), kind="http")
+    )
+    writer.finish(0, b"", b"", 2.0)
+    sid = start.id
+    status, _headers, body = get(server, f"/api/sessions/{sid}/conversation")
+    assert status == 404 and "no LLM call" in json.loads(body)["error"]
