@@ -46,7 +46,7 @@ COMMANDS = {
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
     "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),
     "rm": ("store_cmd", "Delete SESSIONS and their records."),
-    "ui": ("ui_cmd", "Serve a read-only web viewer of the store on localhost, and print its URL."),
+    "ui": ("rewind.ui.command", "Serve a read-only web viewer of the store on localhost, and print its URL."),
     "verify": ("cassette_cmd", "Check CASSETTE: its structure, every body's hash and its signature."),
     "replay": ("replay_cmd", "Re-run SESSION's command offline, answering every call from the recording."),
 }
@@ -61,7 +61,8 @@ class RewindGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        module = importlib.import_module(f"rewind.cli.{COMMANDS[cmd_name][0]}")
+        name = COMMANDS[cmd_name][0]  # a module of rewind.cli, or (the viewer, a stage above) a full name
+        module = importlib.import_module(name if "." in name else f"rewind.cli.{name}")
         return next((c for c in module.COMMANDS if c.name == cmd_name), None)
 
     def resolve_command(

@@ -111,14 +111,15 @@ def bodies(store: Store, step: StepRecord) -> tuple[bytes, bytes]:
 
 
 def step_document(app: App, step: StepRecord) -> dict[str, Any]:
-    """``rewind inspect SESSION --step N --json``: the step, what it gave the agent, and
-    both sides in full."""
+    """``rewind inspect SESSION --step N --json``: the step, what it gave the agent, when
+    each chunk of a stream arrived (``[ms after the request, bytes]``), and both sides in full."""
     from rewind.analysis.reading import received
 
     request, response = bodies(app.store(), step)
     seen = received(step, response, prices(app))
     return {
         **step_cost_json(step, seen.cost, seen.tag),
+        "chunk_timing": [[t_ms, size] for t_ms, size in step.chunks] if step.chunks is not None else None,
         "received": seen.to_json(),
         "request": {"headers": [list(h) for h in step.request_headers], "body": body_json(request)},
         "response": {"headers": [list(h) for h in step.response_headers], "body": body_json(response)},

@@ -141,6 +141,7 @@ def test_sessions_session_and_step_pages(
 
     page.goto(f"{viewer.url}/s/{sid}/step/3")  # a pasted link opens the same view
     expect(page.locator(_testid("step-panel"))).to_contain_text("According to the tool")
+    expect(page.locator(_testid("chunk-timing"))).to_contain_text(" ms (")  # when each chunk came
     shot = SCREENSHOT if os.environ.get("REWIND_UPDATE_SCREENSHOT") else tmp_path / "session.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.goto(f"{viewer.url}/s/{sid}")

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "rewind"
 BASE = ["core", "errors"]
-ORDER = ["capture", "canon", "store", "replay", "analysis", "cli"]
+ORDER = ["capture", "canon", "store", "replay", "analysis", "cli", "ui"]
 # capture is only the mitmproxy edge: the stages after it need none of it but these two
 # composition points, which wire the proxy (replay's addons and the CLI).
 CAPTURE_USERS = {"replay/addon.py", "replay/forking.py", "cli"}

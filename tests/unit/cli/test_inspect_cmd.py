@@ -169,6 +169,12 @@ def test_a_streamed_step_shows_the_assembled_answer_not_the_chunks(home: Home, r
     assert "streamed, 3 chunks, ttft 12 ms" in shown
 
 
+def test_step_json_says_when_each_chunk_arrived(home: Home, rewind: Invoke) -> None:
+    sid = record(home, STREAMED)
+    doc = json.loads(rewind("inspect", sid, "--step", "1", "--json").stdout)
+    assert doc["chunk_timing"] == [[12.0, 40], [20.0, 40], [25.0, 30]] and doc["chunks"] == 3
+
+
 def test_raw_shows_the_recorded_bytes(home: Home, rewind: Invoke) -> None:
     sid = record(home, STREAMED)
     shown = rewind("inspect", sid, "--step", "1", "--raw").stdout

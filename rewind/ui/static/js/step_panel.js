@@ -99,15 +99,22 @@ function facts(step, session) {
   return pairsTable(rows.filter(([, v]) => v !== null && v !== undefined && v !== ''));
 }
 
-/** "14 chunks, first after 4.34 ms, then ≈ 40.7 ms apart". */
+/** "14 chunks, first after 4.34 ms, gaps 38.2–44.1 ms (median 40.7 ms)", and when each
+ * chunk arrived (ms after the request, and its size) from the recorded timing. */
 function chunkText(step) {
   if (!step.chunks) return null;
   const parts = [`${fmt.int(step.chunks)} chunks`];
   if (step.ttft_ms != null) parts.push(`first after ${fmt.ms(step.ttft_ms)}`);
-  if (step.ttft_ms != null && step.latency_ms != null && step.chunks > 1) {
-    parts.push(`then ≈ ${fmt.ms((step.latency_ms - step.ttft_ms) / (step.chunks - 1))} apart`);
+  const timing = step.chunk_timing || [];
+  const gaps = timing.slice(1).map(([t], i) => t - timing[i][0]).sort((a, b) => a - b);
+  if (gaps.length) {
+    const median = gaps[Math.floor(gaps.length / 2)];
+    parts.push(`gaps ${fmt.ms(gaps[0])}–${fmt.ms(gaps[gaps.length - 1])} (median ${fmt.ms(median)})`);
   }
-  return parts.join(', ');
+  if (!timing.length) return parts.join(', ');
+  const shown = timing.slice(0, 50).map(([t, size]) => `${fmt.ms(t)} (${fmt.int(size)} B)`).join(', ');
+  const more = timing.length > 50 ? `, … ${fmt.int(timing.length - 50)} more` : '';
+  return el('span', {}, parts.join(', '), el('br'), el('span', { class: 'sub', testid: 'chunk-timing' }, shown + more));
 }
 
 function received(r, step) {

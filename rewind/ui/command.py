@@ -1,4 +1,5 @@
-"""``rewind ui``: serve the local web viewer until Ctrl-C."""
+"""``rewind ui``: serve the local web viewer until Ctrl-C (loaded by name by the CLI's
+command table: the viewer is the stage above the CLI, whose documents it serves)."""
 
 from __future__ import annotations
 
