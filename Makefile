@@ -72,7 +72,8 @@ test: install clients frameworks plugin browser
 	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
 	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py
-	$(BIN)/pytest -n 2 -q tests
+	@# 4 workers on 2 cores: the end-to-end tests mostly wait on agents, proxies and browsers
+	$(BIN)/pytest -n 4 --dist worksteal -q tests
 
 # mitmproxy 12 installs on Python 3.12+: record and replay end to end there too, when a
 # python3.12 is on this machine (skipped with a message otherwise).
