@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from rewind.cli import cli
 from rewind.store.home import Home
 from rewind.store.ids import new_session_id
-from rewind.store.models import SessionStart, StepRecord
+from rewind.store.models import SessionInfo, SessionStart, StepRecord
 from rewind.store.writer import SessionWriter
 
 Invoke = Callable[..., Result]
@@ -77,3 +77,18 @@ def make_step(writer: SessionWriter, url: str, body: bytes) -> StepRecord:
         input_tokens=3,
         output_tokens=4,
     )
+
+
+def session_info(**fields: Any) -> SessionInfo:
+    """A finished session as the index lists it (id ``s-parent``), for plain-function tests."""
+    defaults: dict[str, Any] = {
+        "name": "nightly",
+        "mode": "record",
+        "started_at": 1_000.0,
+        "command": ("python", "agent.py"),
+        "cwd": "/work",
+        "status": "complete",
+        "ended_at": 1_004.0,
+        "exit_code": 0,
+    }
+    return SessionInfo(id="s-parent", **{**defaults, **fields})

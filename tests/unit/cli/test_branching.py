@@ -15,7 +15,8 @@ from rewind.cli.run import RecordOutcome, Tally
 from rewind.errors import ConfigError
 from rewind.replay.faults import Serve
 from rewind.replay.forking import ForkSpec
-from rewind.store.models import SessionInfo, StepRecord
+from rewind.store.models import StepRecord
+from tests.unit.cli.conftest import session_info as parent
 from tests.unit.replay.factories import make_step
 
 JSON_HEADERS = (("content-type", "application/json"),)
@@ -31,18 +32,6 @@ EDITED = {
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Bye"}, "finish_reason": "stop"}],
 }
 TELEMETRY_URL = "https://api.smith.langchain.com/runs/batch"
-
-
-def parent(**fields: Any) -> SessionInfo:
-    defaults: dict[str, Any] = {
-        "name": "nightly",
-        "mode": "record",
-        "started_at": 1_000.0,
-        "command": ("python", "agent.py"),
-        "cwd": "/work",
-        "status": "complete",
-    }
-    return SessionInfo(id="s-parent", **{**defaults, **fields})
 
 
 def llm_step(step: int, **fields: Any) -> StepRecord:

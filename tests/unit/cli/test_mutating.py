@@ -31,24 +31,11 @@ from rewind.cli.mutating import (
 )
 from rewind.errors import ConfigError
 from rewind.store.home import Home
-from rewind.store.models import SessionInfo, StepRecord
+from rewind.store.models import StepRecord
+from tests.unit.cli.conftest import session_info as parent
 from tests.unit.replay.factories import make_step
 
 TELEMETRY_URL = "https://api.smith.langchain.com/runs/batch"
-
-
-def parent(**fields: Any) -> SessionInfo:
-    defaults: dict[str, Any] = {
-        "name": "nightly",
-        "mode": "record",
-        "started_at": 1_000.0,
-        "command": ("python", "agent.py"),
-        "cwd": "/work",
-        "status": "complete",
-        "ended_at": 1_004.0,
-        "exit_code": 0,
-    }
-    return SessionInfo(id="s-parent", **{**defaults, **fields})
 
 
 def recording() -> list[StepRecord]:

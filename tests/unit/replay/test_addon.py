@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from mitmproxy.test import tflow
 
 from rewind.canon.fingerprint import fingerprint
@@ -19,14 +17,6 @@ from tests.unit.replay.factories import make_step
 
 URL = "https://api.openai.com/v1/chat/completions"
 BODY = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
-
-
-@pytest.fixture
-def playback() -> Iterator[PlaybackThread]:
-    thread = PlaybackThread()
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def _addon(playback: PlaybackThread, on_miss: OnMiss = OnMiss.ERROR, **fields: object) -> ReplayAddon:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -91,14 +90,6 @@ def flow(n: int | str, step: int | None = None, url: str = URL) -> Any:
 def content(f: Any) -> bytes:
     assert f.response is not None
     return bytes(f.response.content)
-
-
-@pytest.fixture
-def playback() -> Iterator[PlaybackThread]:
-    thread = PlaybackThread()
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def fetch(playback: PlaybackThread, f: Any) -> tuple[int, bytes]:

@@ -4,7 +4,7 @@ import asyncio
 import http.client
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -251,14 +251,6 @@ def test_playback_thread_serves_a_standard_http_client() -> None:
 
 BOUND_S = 0.3
 QUIET_S = 0.2  # how long a client waits to be sure no byte came
-
-
-@pytest.fixture
-def playback() -> Iterator[PlaybackThread]:
-    thread = PlaybackThread()
-    thread.start()
-    yield thread
-    thread.stop()
 
 
 def _request(token: str, body: bytes = b'{"model": "m"}') -> bytes:
