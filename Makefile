@@ -86,7 +86,8 @@ compat:
 	[ -x $(VENV312)/bin/rewind ] || { $(PY312) -m venv $(VENV312) && \
 		$(VENV312)/bin/pip install -q --upgrade pip && $(VENV312)/bin/pip install -q -e '.[dev]'; } && \
 	$(VENV312)/bin/pytest -n 2 -q tests/unit/capture tests/e2e/test_record.py tests/e2e/test_replay.py \
-		tests/e2e/test_http2.py tests/e2e/test_telemetry.py tests/e2e/test_websocket.py tests/e2e/test_local_servers.py
+		tests/e2e/test_http2.py tests/e2e/test_telemetry.py tests/e2e/test_websocket.py tests/e2e/test_local_servers.py \
+		tests/unit/replay/test_forking.py tests/e2e/test_branch.py tests/e2e/test_mutate.py
 
 unit: install
 	$(BIN)/pytest -q tests/unit
