@@ -45,6 +45,7 @@ COMMANDS = {
     "proxy": ("proxy_cmd", "Run a recording proxy until Ctrl-C, for agents started by hand."),
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
     "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),
+    "remote": ("remote_cmd", "Name team stores: a PostgreSQL catalog and S3-compatible storage."),
     "rm": ("store_cmd", "Delete SESSIONS and their records."),
     "ui": ("rewind.ui.command", "Serve a read-only web viewer of the store on localhost, and print its URL."),
     "verify": ("cassette_cmd", "Check CASSETTE: its structure, every body's hash and its signature."),
