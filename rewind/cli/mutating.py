@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +28,7 @@ from rich.text import Text
 from rewind.capture.runner import resolve_command
 from rewind.cli.branching import Outcome, step_ranges
 from rewind.cli.replaying import command_of
-from rewind.errors import ConfigError
+from rewind.errors import ConfigError, RewindError
 from rewind.replay.engine import is_telemetry_step, is_websocket
 from rewind.replay.faults import not_applicable
 from rewind.replay.matcher import is_failure, is_replayable
@@ -231,9 +232,13 @@ def _run_all(
     timeout_s: float,
     progress: Callable[[str], None] | None,
 ) -> list[Run]:
+    """The runs, ``req.jobs`` at a time. Interrupted (Ctrl-C), the runs not started never
+    start, the running ones are interrupted in turn (each keeps the session it recorded),
+    and the error says how many completed."""
     runs: list[Run] = []
     lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=req.jobs, thread_name_prefix="rewind-mutate") as pool:
+    pool = ThreadPoolExecutor(max_workers=req.jobs, thread_name_prefix="rewind-mutate")
+    try:
         futures = [pool.submit(one_run, req, info, step, fault, timeout_s) for step, fault in pairs]
         for future in as_completed(futures):
             run = future.result()
@@ -245,7 +250,41 @@ def _run_all(
                         f"[{len(runs)}/{len(pairs)}] step {run.step} {run.fault}: {what}"
                         + (f" (session {run.session})" if run.session else "")
                     )
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        RUNNING.interrupt()
+        pool.shutdown(wait=True)
+        raise RewindError(
+            f"interrupted: {len(runs)} of {len(pairs)} run(s) completed",
+            hint="each run that started kept its session (mode mutate): `rewind list --tree`",
+        ) from None
+    pool.shutdown()
     return runs
+
+
+class _Running:
+    """The run processes alive now, so that an interrupt reaches them too."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def interrupt(self) -> None:
+        with self._lock:
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+
+
+RUNNING = _Running()
 
 
 def one_run(req: MutateRequest, info: SessionInfo, step: int, fault: str, timeout_s: float) -> Run:
@@ -269,19 +308,21 @@ def one_run(req: MutateRequest, info: SessionInfo, step: int, fault: str, timeou
         "--json",
         *(("--", *req.command) if req.command else ()),
     ]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=dict(os.environ)
+    )
+    RUNNING.add(proc)
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            timeout=timeout_s + RUN_SLACK_S,
-            env=dict(os.environ),
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        out, err = proc.communicate(timeout=timeout_s + RUN_SLACK_S)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return Run(
             step, fault, error=f"its rewind process did not end within {timeout_s + RUN_SLACK_S:.0f} s"
         )
+    finally:
+        RUNNING.discard(proc)
+    done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
     try:
         doc = json.loads(done.stdout)
     except ValueError:

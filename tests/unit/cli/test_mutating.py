@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -29,7 +30,7 @@ from rewind.cli.mutating import (
     parse_steps,
     runs_table,
 )
-from rewind.errors import ConfigError
+from rewind.errors import ConfigError, RewindError
 from rewind.store.home import Home
 from rewind.store.models import StepRecord
 from tests.unit.cli.conftest import session_info as parent
@@ -255,19 +256,35 @@ def test_runs_table_has_faults_down_and_steps_across() -> None:
 
 
 class FakeRun:
-    """Stands in for ``subprocess.run``: notes the call, returns (or raises) what it is given."""
+    """Stands in for ``subprocess.Popen``: notes the call; its process prints what it is
+    given, or never ends (``raises``)."""
 
     def __init__(self, stdout: bytes = b"", stderr: bytes = b"", returncode: int = 0) -> None:
-        self.result = subprocess.CompletedProcess[bytes]([], returncode, stdout, stderr)
+        self.stdout, self.stderr, self.code = stdout, stderr, returncode
         self.raises: BaseException | None = None
         self.argv: list[str] = []
         self.kwargs: dict[str, Any] = {}
+        self.timeout: float | None = None
+        self.killed = False
+        self.returncode: int | None = None
 
-    def __call__(self, argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    def __call__(self, argv: list[str], **kwargs: Any) -> FakeRun:
         self.argv, self.kwargs = argv, kwargs
-        if self.raises is not None:
+        return self
+
+    def communicate(self, timeout: float | None = None) -> tuple[bytes, bytes]:
+        if timeout is not None:
+            self.timeout = timeout
+        if self.raises is not None and not self.killed:
             raise self.raises
-        return self.result
+        self.returncode = self.code
+        return self.stdout, self.stderr
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def poll(self) -> int | None:
+        return self.returncode
 
 
 def mutate_request(tmp_path: Path, command: tuple[str, ...] = ()) -> MutateRequest:
@@ -276,7 +293,7 @@ def mutate_request(tmp_path: Path, command: tuple[str, ...] = ()) -> MutateReque
 
 
 def run_with(monkeypatch: pytest.MonkeyPatch, fake: FakeRun, tmp_path: Path) -> Run:
-    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "Popen", fake)
     return one_run(mutate_request(tmp_path), parent(), 4, "timeout", 30.0)
 
 
@@ -288,14 +305,14 @@ def test_one_run_reads_the_child_branch_json(monkeypatch: pytest.MonkeyPatch, tm
 
 def test_one_run_asks_rewind_branch_for_one_fault(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     fake = FakeRun(b"{}")
-    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "Popen", fake)
     one_run(mutate_request(tmp_path, ("python", "fixed.py")), parent(), 4, "429", 30.0)
     assert fake.argv == [
         sys.executable, "-m", "rewind", "--home", str(tmp_path / "home"), "branch", "s-parent",
         "--at", "4", "--fault", "429", "--timeout", "30.0", "--retry-after", "3", "--json",
         "--", "python", "fixed.py",
     ]  # fmt: skip
-    assert fake.kwargs["timeout"] == 30.0 + mutating.RUN_SLACK_S
+    assert fake.timeout == 30.0 + mutating.RUN_SLACK_S
 
 
 def test_a_child_without_json_reports_its_last_stderr_line(
@@ -317,5 +334,25 @@ def test_a_child_that_never_ends_is_an_error(monkeypatch: pytest.MonkeyPatch, tm
     fake = FakeRun()
     fake.raises = subprocess.TimeoutExpired([], 90.0)
     run = run_with(monkeypatch, fake, tmp_path)
-    assert run.error == "its rewind process did not end within 90 s"
+    assert run.error == "its rewind process did not end within 90 s" and fake.killed
     assert report(run).exit_code() == 1
+
+
+def test_an_interrupt_starts_no_more_runs_and_says_how_many_completed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[tuple[int, str]] = []
+
+    def quick_run(_req: Any, _info: Any, step: int, fault: str, _timeout: float) -> Run:
+        started.append((step, fault))
+        time.sleep(0.05)
+        return Run(step, fault, "survived", f"s-{step}")
+
+    def interrupted(_line: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mutating, "one_run", quick_run)
+    pairs = [(n, "429") for n in range(1, 9)]
+    with pytest.raises(RewindError, match="interrupted: 1 of 8 run") as caught:
+        mutating._run_all(mutate_request(tmp_path), parent(), pairs, 30.0, interrupted)
+    assert len(started) <= 3 and "kept its session" in (caught.value.hint or "")
