@@ -7,7 +7,7 @@ CLI prints with ``--json`` (``cli.documents``), so the two never disagree:
 
     GET /api/sessions?name=&text=&failed=1&since=&limit=   rewind list --json
     GET /api/tree                                          rewind list --tree --json
-    GET /api/sessions/<ref>                                rewind inspect REF --json
+    GET /api/sessions/<ref>[?after=N]                      rewind inspect REF --json (steps after N)
     GET /api/sessions/<ref>/steps/<n>                      rewind inspect REF --step N --json
     GET /api/sessions/<ref>/conversation                   rewind inspect REF --conversation --json
     GET /api/diff?a=&b=                                    rewind diff A B --json
@@ -173,17 +173,23 @@ class DocumentCache:
         return doc
 
 
-def _session(app: App, parts: list[str], _query: dict[str, str]) -> Any:
+def _session(app: App, parts: list[str], query: dict[str, str]) -> Any:
+    """``rewind inspect --json``; with ``after=N``, only the steps after N (the rest of the
+    document whole), so that a page following a live recording fetches what is new."""
     store = app.store()
     info = store.session(parts[0])
+    after = _int(query, "after", minimum=0)
 
     def build() -> Any:
         return session_document(app, info, store.steps(info.id))
 
     if info.status == "recording":
-        return build()
-    key = (info.id, info.status, info.ended_at, info.steps, info.lost, _prices_stamp(app))
-    return _CACHE.get(key, build)
+        doc = build()
+    else:
+        doc = _CACHE.get(
+            (info.id, info.status, info.ended_at, info.steps, info.lost, _prices_stamp(app)), build
+        )
+    return doc if after is None else {**doc, "steps": [s for s in doc["steps"] if s["step"] > after]}
 
 
 def _prices_stamp(app: App) -> tuple[float | None, ...]:
@@ -250,13 +256,13 @@ def route(path: str) -> tuple[Route, list[str]] | None:
     return None
 
 
-def _int(query: dict[str, str], name: str) -> int | None:
+def _int(query: dict[str, str], name: str, minimum: int = 1) -> int | None:
     value = query.get(name)
     if not value:
         return None
     number = _number(value)
-    if number < 1:
-        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be at least 1")
+    if number < minimum:
+        raise _ApiError(HTTPStatus.BAD_REQUEST, f"{name} must be at least {minimum}")
     return number
 
 

@@ -189,3 +189,14 @@ def test_a_session_without_an_llm_call_has_no_conversation(home: Home, server: U
     sid = start.id
     status, _headers, body = get(server, f"/api/sessions/{sid}/conversation")
     assert status == 404 and "no LLM call" in json.loads(body)["error"]
+
+
+def test_after_keeps_only_the_newer_steps_and_the_rest_of_the_document(home: Home, server: UiServer) -> None:
+    sid = write_session(home, "base")
+    whole = doc(server, f"/api/sessions/{sid}")
+    assert doc(server, f"/api/sessions/{sid}?after=0") == whole
+    newer = doc(server, f"/api/sessions/{sid}?after=1")
+    assert newer["steps"] == [] and {k: v for k, v in newer.items() if k != "steps"} == {
+        k: v for k, v in whole.items() if k != "steps"
+    }
+    assert get(server, f"/api/sessions/{sid}?after=-1")[0] == 400

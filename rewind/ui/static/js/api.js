@@ -101,7 +101,7 @@ function failure(status, text) {
 export const api = {
   sessions: (query) => fetchDoc('/api/sessions', query),
   tree: () => fetchDoc('/api/tree'),
-  session: (id) => fetchDoc(`/api/sessions/${part(id)}`),
+  session: (id, query) => fetchDoc(`/api/sessions/${part(id)}`, query),
   step: (id, n) => fetchDoc(`/api/sessions/${part(id)}/steps/${part(n)}`),
   conversation: (id) => fetchDoc(`/api/sessions/${part(id)}/conversation`),
   diff: (a, b) => fetchDoc('/api/diff', { a, b }),

@@ -14,6 +14,7 @@ import { stepsTable } from './steps.js';
 import { clampPage, pageCount, pageOf, pageRows, pager, rangeText } from './pager.js';
 import * as fmt from './format.js';
 
+const RECHECKED = 3; // the last steps fetched again while live (their usage may come later)
 const POLL_MS = 1000;
 
 export class SessionView {
@@ -99,12 +100,23 @@ export class SessionView {
 
   async refresh() {
     try {
-      const { text, doc } = await api.session(this.doc.id);
+      const { text, doc } = await this.fetchNewer();
       this.errors.replaceChildren();
       if (this.accept(text, doc)) this.showRoute();
     } catch (err) {
       fill(this.errors, errorBox(err));
     }
+  }
+
+  /** The session's document again. While it records, only the steps after all but the
+   * last few shown are fetched (those may still get their usage), merged by step number. */
+  async fetchNewer() {
+    const steps = this.doc.steps || [];
+    if (this.doc.status !== 'recording' || steps.length < RECHECKED) return api.session(this.doc.id);
+    const after = steps[steps.length - RECHECKED].step - 1;
+    const { doc } = await api.session(this.doc.id, { after });
+    const merged = { ...doc, steps: steps.filter((s) => s.step <= after).concat(doc.steps) };
+    return { text: JSON.stringify(merged), doc: merged };
   }
 
   /** Take a (new) document; false when it is the one shown. */
