@@ -75,6 +75,7 @@ __all__ = [
     "cost",
     "cost_of_totals",
     "load_prices",
+    "override_path",
 ]
 
 PRICES_ENV = "REWIND_PRICES"
@@ -200,7 +201,7 @@ def load_prices(
 ) -> PriceTable:
     """The bundled table with the first override found laid over it (module docstring)."""
     table = bundled_prices()
-    path = _override_path(home_root, override, os.environ if environ is None else environ)
+    path = override_path(home_root, override, environ)
     if path is None:
         return table
     return _merge(table, _parse(_read(path), str(path), bundled=False), str(path))
@@ -215,8 +216,11 @@ def bundled_prices() -> PriceTable:
     return table
 
 
-def _override_path(home_root: Path | None, override: Path | None, environ: Mapping[str, str]) -> Path | None:
+def override_path(
+    home_root: Path | None, override: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The explicit override, else ``$REWIND_PRICES``, else ``<home>/prices.json`` if present."""
+    environ = os.environ if environ is None else environ
     if override is not None:
         return override
     if environ.get(PRICES_ENV):

@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,8 +15,19 @@ from rewind.capture.wiring import parse_routes
 from rewind.cli.app import App
 from rewind.cli.render import emit_json, show, visible
 
+if TYPE_CHECKING:
+    from rewind.cli.branching import BranchResult
+
 ROUTE_HELP = "Where live calls for HOST go (default: the recorded routes; repeatable)."
 TIMEOUT_HELP = "Kill the agent after this many seconds (a mutate run is then 'hung')."
+RETRY_AFTER = click.option(
+    "--retry-after",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="SECONDS",
+    help="The Retry-After of an injected 429.",
+)
 
 
 @click.command("branch")
@@ -41,14 +53,7 @@ TIMEOUT_HELP = "Kill the agent after this many seconds (a mutate run is then 'hu
 @click.option("--route", "routes", multiple=True, metavar="HOST=URL", help=ROUTE_HELP)
 @click.option("--redact", multiple=True, metavar="REGEX", help="Extra body redaction pattern.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), metavar="SECONDS", help=TIMEOUT_HELP)
-@click.option(
-    "--retry-after",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    metavar="SECONDS",
-    help="The Retry-After of an injected 429.",
-)
+@RETRY_AFTER
 @click.option(
     "--json",
     "as_json",
@@ -123,11 +128,8 @@ def branch_command(
     ctx.exit(code)
 
 
-def _story(result: object) -> list[str]:
+def _story(result: BranchResult) -> list[str]:
     """What happened at the fork, in a few lines for stderr."""
-    from rewind.cli.branching import BranchResult
-
-    assert isinstance(result, BranchResult)
     spec, lines = result.spec, []
     at = f"step {spec.at}"
     if result.fork_request is None:
@@ -184,14 +186,7 @@ def _story(result: object) -> list[str]:
     metavar="SECONDS",
     help="Kill a run after this long and call it hung (default: 3x the recording, at least 30 s).",
 )
-@click.option(
-    "--retry-after",
-    type=click.IntRange(min=0),
-    default=1,
-    show_default=True,
-    metavar="SECONDS",
-    help="The Retry-After of an injected 429.",
-)
+@RETRY_AFTER
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj

@@ -22,7 +22,7 @@ from rewind.capture.runner import CommandResult, run_command
 from rewind.capture.wiring import Wiring
 from rewind.cli.render import visible
 from rewind.cli.replaying import command_of, replay_environ
-from rewind.cli.run import RecordOutcome, RecordRequest, load_redactor, record
+from rewind.cli.run import Body, RecordOutcome, RecordRequest, load_redactor, record
 from rewind.errors import ConfigError
 from rewind.replay.edits import edited_response, load_json_file, patch_request
 from rewind.replay.engine import ReplayEngine, is_telemetry_step, is_websocket
@@ -243,7 +243,7 @@ def _default_name(info: SessionInfo, req: BranchRequest) -> str:
     return f"{base}-{req.fault}@{req.at}" if req.fault else f"{base}-branch@{req.at}"
 
 
-def _bounded(run: RecordRequest, timeout_s: float | None) -> Any:
+def _bounded(run: RecordRequest, timeout_s: float | None) -> Body:
     """The recording's body: the command, killed when ``timeout_s`` passes."""
 
     def body(_wiring: Wiring, env: dict[str, str]) -> CommandResult:

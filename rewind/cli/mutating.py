@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.table import Table
@@ -67,15 +67,7 @@ class Run:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "fault": self.fault,
-            "outcome": self.outcome,
-            "session": self.session,
-            "exit_code": self.exit_code,
-            "fault_served": self.fault_served,
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 @dataclass
@@ -167,7 +159,7 @@ def chosen_steps(steps: Sequence[StepRecord], spec: str | None, info: SessionInf
     chosen = []
     for number in parse_steps(spec):
         step = by_number.get(number)
-        why = _not_faultable(step, info)
+        why = f"session {info.id} has no such step" if step is None else not_faultable(step)
         if why:
             raise ConfigError(f"step {number} cannot be faulted: {why}", hint=hint)
         assert step is not None
@@ -175,9 +167,8 @@ def chosen_steps(steps: Sequence[StepRecord], spec: str | None, info: SessionInf
     return chosen
 
 
-def _not_faultable(step: StepRecord | None, info: SessionInfo) -> str | None:
-    if step is None:
-        return f"session {info.id} has no such step"
+def not_faultable(step: StepRecord) -> str | None:
+    """Why no fault can go to ``step``; ``None`` for a recorded HTTP answer the agent read."""
     if is_telemetry_step(step):
         return "it is a telemetry upload, which replay always answers itself"
     if is_websocket(step):
@@ -191,12 +182,7 @@ def _not_faultable(step: StepRecord | None, info: SessionInfo) -> str | None:
 
 def faultable(step: StepRecord) -> bool:
     """A recorded HTTP answer the agent read: not telemetry, a WebSocket or a failure."""
-    return (
-        is_replayable(step)
-        and not is_telemetry_step(step)
-        and not is_websocket(step)
-        and not is_failure(step)
-    )
+    return not_faultable(step) is None
 
 
 def parse_steps(spec: str) -> list[int]:

@@ -71,7 +71,7 @@ class ReplayAddon:
             self.notify(answer.miss.headline())
         if answer.websocket is not None:
             self._play_websocket(flow, answer)
-        elif answer.chunks is not None:
+        elif answer.streamed:
             truncated = answer.step is not None and answer.step.error is not None
             self.play_stream(flow, answer, truncated=truncated)
         else:

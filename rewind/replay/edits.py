@@ -24,7 +24,7 @@ from rewind.canon.providers import Provider, provider_named
 from rewind.canon.sse import parse_sse
 from rewind.core.exchange import Headers, header
 from rewind.errors import ConfigError
-from rewind.replay.faults import Chunks, Serve, event_chunks, reason_phrase, served_headers
+from rewind.replay.faults import Chunks, Serve, compact_json, event_chunks, reason_phrase, served_headers
 from rewind.store.models import StepRecord
 
 __all__ = ["edited_response", "load_json_file", "merge_patch", "patch_request"]
@@ -71,11 +71,7 @@ def patch_request(body: bytes, patch: Any, step: int) -> bytes:
             f"step {step}'s request body is not JSON, so --request-patch cannot apply",
             hint="--request-patch edits JSON requests; branch at a step whose request is JSON",
         ) from None
-    return _compact(merge_patch(recorded, patch))
-
-
-def _compact(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return compact_json(merge_patch(recorded, patch))
 
 
 def _strict_json(data: bytes, what: str) -> Any:

@@ -53,6 +53,7 @@ __all__ = [
     "Hang",
     "Reset",
     "Serve",
+    "compact_json",
     "event_chunks",
     "fault_action",
     "not_applicable",
@@ -253,18 +254,20 @@ def _error_body(provider: Provider | None, status: int, retry_after_s: int) -> t
 def _openai_error(status: int, retry_after_s: int) -> tuple[str, bytes]:
     kind, code, message = _OPENAI_ERRORS[status]
     text = f"{message.format(s=retry_after_s)} {_INJECTED}"
-    return _JSON, _json({"error": {"message": text, "type": kind, "param": None, "code": code}})
+    return _JSON, compact_json({"error": {"message": text, "type": kind, "param": None, "code": code}})
 
 
 def _anthropic_error(status: int, retry_after_s: int) -> tuple[str, bytes]:
     kind, message = _ANTHROPIC_ERRORS[status]
-    return _JSON, _json({"type": "error", "error": {"type": kind, "message": f"{message} {_INJECTED}"}})
+    return _JSON, compact_json(
+        {"type": "error", "error": {"type": kind, "message": f"{message} {_INJECTED}"}}
+    )
 
 
 def _gemini_error(status: int, retry_after_s: int) -> tuple[str, bytes]:
     name, message = _GEMINI_ERRORS[status]
     error = {"code": status, "message": f"{message} {_INJECTED}", "status": name}
-    return "application/json; charset=UTF-8", _json({"error": error})
+    return "application/json; charset=UTF-8", compact_json({"error": error})
 
 
 _ERROR_SHAPES: dict[Provider, Callable[[int, int], tuple[str, bytes]]] = {
@@ -274,7 +277,8 @@ _ERROR_SHAPES: dict[Provider, Callable[[int, int], tuple[str, bytes]]] = {
 }
 
 
-def _json(value: Any) -> bytes:
+def compact_json(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON, as providers send it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -464,7 +468,7 @@ def _bad_tool_body(recorded: _Recorded) -> list[tuple[float, bytes]] | None:
     if value is _NOT_JSON or not _broken(_JSON_SLOTS[provider](_objects(value))):
         return None
     first = recorded.chunks[0][0] if recorded.chunks else 0.0
-    return [(first, _json(value))]
+    return [(first, compact_json(value))]
 
 
 def _bad_stream(provider: Provider, recorded: _Recorded) -> list[tuple[float, bytes]] | None:
@@ -474,7 +478,7 @@ def _bad_stream(provider: Provider, recorded: _Recorded) -> list[tuple[float, by
     if not _broken(found):
         return None
     return [
-        (t_ms, data if obj is None or obj == original else _with_data(data, _json(obj).decode()))
+        (t_ms, data if obj is None or obj == original else _with_data(data, compact_json(obj).decode()))
         for (t_ms, data), (obj, _, original) in zip(events, parsed, strict=True)
     ]
 

@@ -95,26 +95,23 @@ class PlaybackServer:
         truncated: bool = False,
     ) -> str:
         """Queue a response for one playback; returns its token. Thread-safe."""
-        token = secrets.token_urlsafe(16)
-        playback = _Playback(status, reason, tuple(headers), tuple(chunks), truncated)
-        with self._lock:
-            self._pending[token] = playback
-        return token
+        return self._queue(_Playback(status, reason, tuple(headers), tuple(chunks), truncated))
 
     def register_websocket(
         self, reason: str, headers: Headers, transcript: Transcript, on_miss: Callable[[Frame], None]
     ) -> str:
         """Queue a WebSocket conversation for one playback; returns its token. Thread-safe."""
-        token = secrets.token_urlsafe(16)
-        with self._lock:
-            self._pending[token] = WsPlayback(reason, tuple(headers), transcript, on_miss)
-        return token
+        return self._queue(WsPlayback(reason, tuple(headers), transcript, on_miss))
 
     def register_hang(self, bound_s: float) -> str:
         """Queue a request that is never answered (at most ``bound_s``); returns its token."""
+        return self._queue(_Hang(bound_s))
+
+    def _queue(self, playback: _Playback | WsPlayback | _Hang) -> str:
+        """Keep ``playback`` for the one request that brings the returned token."""
         token = secrets.token_urlsafe(16)
         with self._lock:
-            self._pending[token] = _Hang(bound_s)
+            self._pending[token] = playback
         return token
 
     def _claim(self, token: str | None) -> _Playback | WsPlayback | _Hang | None:

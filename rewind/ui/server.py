@@ -33,7 +33,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import os
 import secrets
 import threading
 import time
@@ -44,11 +43,10 @@ from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from rewind.analysis.pricing import PRICES_ENV
+from rewind.analysis.pricing import override_path
 from rewind.cli.app import App
 from rewind.cli.documents import (
     bisect_document,
@@ -62,6 +60,7 @@ from rewind.cli.documents import (
 )
 from rewind.cli.since import EXAMPLES, parse_since
 from rewind.errors import AmbiguousSession, RewindError, SessionNotFound
+from rewind.store.models import StepRecord
 
 __all__ = ["CSP", "UiServer", "ViewerConfig", "is_loopback"]
 
@@ -192,37 +191,34 @@ def _session(app: App, parts: list[str], query: dict[str, str]) -> Any:
     return doc if after is None else {**doc, "steps": [s for s in doc["steps"] if s["step"] > after]}
 
 
-def _prices_stamp(app: App) -> tuple[float | None, ...]:
-    """When the price tables that override the bundled one last changed (costs depend on them)."""
-    paths = [
-        app.home.root / "prices.json",
-        *([Path(os.environ[PRICES_ENV])] if os.environ.get(PRICES_ENV) else []),
-    ]
-    return tuple(_mtime(path) for path in paths)
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
+def _prices_stamp(app: App) -> tuple[str, float | None] | None:
+    """Which price table overrides the bundled one, and when it last changed (costs depend on it)."""
+    path = override_path(app.home.root)
+    if path is None:
         return None
+    try:
+        return str(path), path.stat().st_mtime
+    except OSError:
+        return str(path), None
 
 
 _CACHE = DocumentCache()
 
 
-def _step(app: App, parts: list[str], _query: dict[str, str]) -> Any:
+def _steps(app: App, ref: str) -> list[StepRecord]:
     store = app.store()
-    info = store.session(parts[0])
+    return store.steps(store.session(ref).id)
+
+
+def _step(app: App, parts: list[str], _query: dict[str, str]) -> Any:
     number = _number(parts[2])
-    return step_document(app, pick_step(store.steps(info.id), number))
+    return step_document(app, pick_step(_steps(app, parts[0]), number))
 
 
 def _conversation(app: App, parts: list[str], _query: dict[str, str]) -> Any:
-    store = app.store()
-    info = store.session(parts[0])
+    steps = _steps(app, parts[0])
     try:
-        return conversation_document(app, store.steps(info.id))
+        return conversation_document(app, steps)
     except RewindError as exc:  # no LLM call in it: nothing by that name
         raise _ApiError(HTTPStatus.NOT_FOUND, str(exc)) from exc
 

@@ -77,6 +77,7 @@ def test_public_api() -> None:
         "cost",
         "cost_of_totals",
         "load_prices",
+        "override_path",
     ]
 
 

@@ -55,8 +55,8 @@ def events(body: bytes) -> list[Any]:
 
 def test_public_api() -> None:
     assert sorted(faults.__all__) == [
-        "FAULT_HEADER", "FAULT_NAMES", "FaultAction", "Hang", "Reset", "Serve", "event_chunks",
-        "fault_action", "not_applicable", "parse_faults", "reason_phrase", "served_headers",
+        "FAULT_HEADER", "FAULT_NAMES", "FaultAction", "Hang", "Reset", "Serve", "compact_json",
+        "event_chunks", "fault_action", "not_applicable", "parse_faults", "reason_phrase", "served_headers",
     ]  # fmt: skip
 
 
