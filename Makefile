@@ -6,7 +6,7 @@ CLIENTS := .venv-clients
 FRAMEWORKS := .venv-frameworks
 NODE_CLIENT := tests/clients/node
 
-.PHONY: install clients frameworks plugin browser demo test compat unit lint bench clean
+.PHONY: install clients frameworks plugin browser services demo test compat unit lint bench clean
 
 install: $(BIN)/rewind
 
@@ -68,7 +68,18 @@ browser: install
 		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-test: install clients frameworks plugin browser
+# Real services for the team-store tests (tests/services.py): a private PostgreSQL cluster,
+# from Debian's postgresql package (its binaries are not on PATH; the tests find them under
+# /usr/lib/postgresql), and moto's S3 server (a dev dependency). Without root or sudo
+# PostgreSQL cannot be installed: the team-store tests then skip.
+services: install
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+		else echo "services: PostgreSQL is missing and needs root to install; team-store tests will skip"; exit 0; fi; \
+		$$SUDO apt-get install -y -q postgresql >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q postgresql >/dev/null; }; }
+
+test: install clients frameworks plugin browser services
 	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
 	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py

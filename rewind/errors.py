@@ -17,6 +17,8 @@ these (and only these) into a one-line message and an exit code.
      │    └── FormatVersionError    data written by a newer / unknown format version
      ├── CassetteError          a cassette file is damaged, tampered with, unsigned or
      │                          signed by another key, or would carry a secret
+     ├── RemoteError            a team store cannot be reached, refuses the credentials,
+     │                          or holds a body that fails its hash
      └── ReplayError            replay could not be set up or run
 """
 
@@ -85,6 +87,10 @@ class FormatVersionError(StoreError):
 
 class ReplayError(RewindError):
     """Replay could not be set up or run."""
+
+
+class RemoteError(RewindError):
+    """A team store (``rewind push``/``pull``, ``--remote``) cannot be used as asked."""
 
 
 class CassetteError(RewindError):

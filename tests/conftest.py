@@ -4,6 +4,8 @@ Nothing here fakes Rewind's own parts. ``fake_provider`` is a real HTTP server s
 in for OpenAI, Anthropic, Gemini and plain tool endpoints; ``run_rewind`` runs the real
 ``.venv/bin/rewind``; the client fixtures find real SDK agents, installed in their own
 environments (``make clients``), and skip with the reason when one is missing.
+``team_services`` runs a real PostgreSQL and moto S3 server per worker (``tests/services.py``,
+``make services``) and ``team_remote`` gives one test a fresh catalog database and bucket.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from rewind.testing.fake_provider import FakeProvider
+from tests.services import TeamRemote, TeamServices, available
 
 REPO = Path(__file__).resolve().parents[1]
 REWIND_BIN = REPO / ".venv" / "bin" / "rewind"
@@ -197,3 +200,22 @@ def curl_agent() -> list[str]:
     if shutil.which("curl") is None:
         pytest.skip("curl is not on PATH")
     return ["bash", str(CLIENTS_DIR / "curl_agent.sh")]
+
+
+@pytest.fixture(scope="session")
+def team_services() -> Iterator[TeamServices]:
+    """A private PostgreSQL cluster and a moto S3 server (one pair per xdist worker)."""
+    reason = available()
+    if reason is not None:
+        pytest.skip(f"team-store services cannot run here: {reason}")
+    services = TeamServices.start()
+    try:
+        yield services
+    finally:
+        services.stop()
+
+
+@pytest.fixture
+def team_remote(team_services: TeamServices, request: pytest.FixtureRequest) -> TeamRemote:
+    """A fresh remote for one test: its own catalog database and bucket, named after the test."""
+    return team_services.new_remote(request.node.name)

@@ -79,8 +79,8 @@ class Store:
         self, *, limit: int | None = None, name: str | None = None, since: float | None = None
     ) -> list[SessionInfo]:
         """Sessions newest first, optionally only ``name``'s, started at or after ``since``."""
-        where, params = _filters(name, since)
-        tail = f"{where} ORDER BY s.started_at DESC, s.id" + ("" if limit is None else f" LIMIT {int(limit)}")
+        where, params = session_filters(name, since)
+        tail = f"{where} {session_order(limit)}"
         with self._open() as conn:
             return session_infos(conn, tail, params)
 
@@ -111,8 +111,8 @@ class Store:
         self, *, limit: int | None = None, name: str | None = None, since: float | None = None
     ) -> tuple[list[SessionInfo], Aggregates]:
         """``sessions(...)``, and the calls, tokens and failures of each, in one open."""
-        where, params = _filters(name, since)
-        tail = f"{where} ORDER BY s.started_at DESC, s.id" + ("" if limit is None else f" LIMIT {int(limit)}")
+        where, params = session_filters(name, since)
+        tail = f"{where} {session_order(limit)}"
         with self._open() as conn:
             infos = session_infos(conn, tail, params)
             return infos, session_aggregates(conn, f"SELECT s.id FROM sessions s {tail}", params)
@@ -134,6 +134,14 @@ class Store:
             refs = object_refs(conn, list(uses))
         return info, steps, read_blobs(self.home.root, uses, refs)
 
+    def rows(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The index rows of these sessions as stored (JSON columns as text), by table:
+        ``sessions``, ``steps`` and ``gaps`` (what a team store mirrors)."""
+        with self._open() as conn:
+            return {table: _dicts(conn.execute(f"SELECT * FROM {table} WHERE list_contains($ids, {key})",
+                                               {"ids": session_ids}))
+                    for table, key in (("sessions", "id"), ("steps", "session_id"), ("gaps", "session_id"))}
+
     def fold(self) -> None:
         """Fold every per-session record into the index now (any open does this first)."""
         with self._open():
@@ -145,7 +153,13 @@ class Store:
             yield conn
 
 
-def _filters(name: str | None, since: float | None) -> tuple[str, list[Any]]:
+def session_order(limit: int | None) -> str:
+    """Newest first, at most ``limit``."""
+    return "ORDER BY s.started_at DESC, s.id" + ("" if limit is None else f" LIMIT {int(limit)}")
+
+
+def session_filters(name: str | None, since: float | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (on ``sessions s``) choosing ``name``'s sessions started since ``since``."""
     clauses: list[str] = []
     params: list[Any] = []
     if name is not None:

@@ -74,7 +74,7 @@ def export(
 ) -> Exported:
     """Write the sessions ``refs`` name to the cassette ``out`` (see module)."""
     manifest, blobs = _collect(Store(home), refs)
-    _refuse_secrets(manifest, blobs, tuple(literals))
+    refuse_secrets(manifest.sessions, blobs, tuple(literals))
     signature, key = b"", None
     if sign_key is not None:
         signature, key = signing.sign(manifest.to_bytes(), sign_key)
@@ -119,16 +119,19 @@ def session_json(info: SessionInfo, steps: list[StepRecord]) -> dict[str, Any]:
     return {**start, **end, "steps": [step_row(step) for step in steps]}
 
 
-def _refuse_secrets(
-    manifest: cassette.Manifest, blobs: dict[str, bytes], literals: tuple[bytes, ...]
+def refuse_secrets(
+    sessions: list[dict[str, Any]], blobs: dict[str, bytes], literals: tuple[bytes, ...],
+    what: str = "written",
 ) -> None:
-    for session in manifest.sessions:
+    """``CassetteError`` naming the first session step (or output) that still looks like a
+    secret: a key shape, a secret-named field, or one of ``literals`` (``what``: what was not done)."""
+    for session in sessions:
         for row in session["steps"]:
             where = _secret_in(step_from_row(row), blobs, literals)
             if where is not None:
                 raise CassetteError(
                     f"session {session['id']} step {row['step']} ({row['method']} {row['url']}) carries "
-                    f"what looks like a secret in its {where}: nothing was written",
+                    f"what looks like a secret in its {where}: nothing was {what}",
                     hint="re-record it with --redact PATTERN (or $REWIND_HOME/redact.txt), "
                     "or export without that session",
                 )
@@ -184,7 +187,7 @@ def verify(path: Path, trusted: Path | None = None) -> Verified:
     with _opened(path) as f:
         opened = cassette.read(f)
     key = signing.check(opened.manifest_bytes, opened.signature, trusted)
-    sessions = [_checked_session(raw, {b.sha256 for b in opened.manifest.blobs})[0]
+    sessions = [checked_session(raw, {b.sha256 for b in opened.manifest.blobs})[0]
                 for raw in opened.manifest.sessions]
     return Verified(
         [{"id": s.id, "name": s.name, "steps": n} for s, n in sessions],
@@ -218,19 +221,23 @@ def _write_sessions(
     try:
         for raw in manifest.sessions:
             if raw.get("id") in wanted and raw["id"] not in result.added:
-                (start, _), end, steps = _checked_session(raw, known)
-                _write_one(home, start, end, steps, blobs)
+                (start, _), end, steps = checked_session(raw, known)
+                write_session(home, start, end, steps, blobs)
                 result.added.append(start.id)
     except (StoreError, OSError) as exc:
         _undo(home, result.added)
         raise CassetteError(f"the import failed and was undone: {exc}") from exc
 
 
-def _write_one(
-    home: Home, start: SessionStart, end: dict[str, Any], steps: list[StepRecord], blobs: dict[str, bytes]
+def write_session(
+    home: Home, start: SessionStart, end: dict[str, Any], steps: list[StepRecord], blobs: dict[str, bytes],
+    gaps: Iterable[tuple[int, str]] = (),
 ) -> None:
+    """One checked session written through the store's own writer; nothing left if it fails."""
     writer = SessionWriter(home, start)
     try:
+        for step_number, reason in gaps:
+            writer.add_gap(step_number, reason)
         for step in steps:
             chain = step.method, step.url
             request = writer.put_blob(blobs[step.request_sha], chain_key("request", *chain))
@@ -257,7 +264,7 @@ def _present(home: Home, session_id: str) -> bool:
         return False
 
 
-def _checked_session(
+def checked_session(
     raw: dict[str, Any], known: set[str]
 ) -> tuple[tuple[SessionStart, int], dict[str, Any], list[StepRecord]]:
     """A manifest session as store records, or ``CassetteError`` naming what is wrong."""

@@ -92,7 +92,7 @@ def test_a_failed_import_is_undone(home: Home, tmp_path: Path, monkeypatch: pyte
     transfer.export(home, ["a", "b"], out)
     other = Home(tmp_path / "teammate")
     calls: list[str] = []
-    real = transfer._write_one
+    real = transfer.write_session
 
     def disk_full_on_second(*args: object) -> None:
         calls.append("x")
@@ -100,7 +100,7 @@ def test_a_failed_import_is_undone(home: Home, tmp_path: Path, monkeypatch: pyte
             raise StoreError("disk full")
         real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transfer, "_write_one", disk_full_on_second)
+    monkeypatch.setattr(transfer, "write_session", disk_full_on_second)
     with pytest.raises(CassetteError, match="undone.*disk full"):
         transfer.import_cassette(other, out)
     assert Store(other).sessions() == []

@@ -1,0 +1,354 @@
+"""Push sessions to a team store, pull them back, and read it like the local index.
+
+**Push** (``push``): every session is read from the local store with each body verified,
+and refused as a whole if anything in it still looks like a secret (the check that
+guards ``rewind export``). On the remote: the sessions it has already are skipped (ids
+are global); the bodies it lacks are uploaded as bundles (``rewind.store.bundles``; a
+body already there is not sent again); then the sessions' rows and the bodies' places
+are published in **one** catalog transaction. A reader never sees a session whose bodies
+are not all there; a push killed before its commit leaves only unreferenced objects,
+and the next push completes it. Two machines pushing the same session at once both
+append identical rows; the catalog's views show each once.
+
+**Pull** (``pull``): the sessions named (ids, unique id prefixes or names: the newest of
+that name on the remote), or all of a ``name``, or all since a time. Each body is
+downloaded once per bundle and checked against its sha256; a session with any body
+that fails is refused (named, with the reason) and nothing of it is written. The others
+are written through the store's own writer (as ``rewind import`` does), keeping their
+ids, so pulling twice adds nothing.
+
+**Reading** (``RemoteStore``): the same methods, and the same queries, as the local
+``Store``, on the catalog; bodies are fetched only when one is asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewind.errors import RemoteError, SessionNotFound, StoreError
+from rewind.store.bundles import BlobPlace, BundleReader, make_bundles, upload
+from rewind.store.home import Home, ensure_home
+from rewind.store.index import (
+    SESSIONS_SQL,
+    Store,
+    blob_uses,
+    resolve,
+    session_filters,
+    session_infos,
+    session_order,
+    step_from_row,
+    step_rows,
+)
+from rewind.store.lake import Conn, open_lake, remote_errors
+from rewind.store.models import Gap, SessionInfo, StepRecord
+from rewind.store.remotes import Remote
+from rewind.store.stats import Aggregates, By, aggregate, session_aggregates
+from rewind.store.transfer import checked_session, refuse_secrets, session_json, write_session
+
+__all__ = ["Pulled", "Pushed", "RemoteStore", "pull", "push"]
+
+Progress = Callable[[int, int], None]
+SESSION_TABLES = ("sessions", "steps", "gaps")
+
+
+@dataclass
+class Pushed:
+    added: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    bodies_sent: int = 0
+    bodies_skipped: int = 0  # already on the remote
+    raw_bytes: int = 0  # the bodies' own size
+    sent_bytes: int = 0  # what was uploaded (compressed)
+
+
+@dataclass
+class Pulled:
+    added: list[str] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (session id, why)
+    received_bytes: int = 0
+
+
+# --- push ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Local:
+    info: SessionInfo
+    steps: list[StepRecord]
+    blobs: dict[str, bytes]
+
+
+def push(
+    home: Home, remote: Remote, refs: Iterable[str], env: Mapping[str, str],
+    literals: Iterable[bytes] = (), progress: Progress | None = None,
+) -> Pushed:
+    """Publish the sessions ``refs`` names on ``remote`` (see module)."""
+    store = Store(home)
+    local = _load(store, refs)
+    all_blobs = {sha: data for s in local.values() for sha, data in s.blobs.items()}
+    refuse_secrets([session_json(s.info, s.steps) for s in local.values()], all_blobs, tuple(literals),
+                   what="pushed")  # fmt: skip
+    rows = store.rows(list(local))
+    result = Pushed()
+    with open_lake(remote, env) as conn:
+        present = _ids_present(conn, list(local))
+        result.present = [sid for sid in local if sid in present]
+        result.added = [sid for sid in local if sid not in present]
+        if not result.added:
+            return result
+        wanted = {sha: data for sid in result.added for sha, data in local[sid].blobs.items()}
+        have = _blobs_present(conn, list(wanted))
+        result.bodies_skipped = len(have)
+        places = _upload(conn, remote, [(s, d) for s, d in wanted.items() if s not in have], result, progress)
+        added = set(result.added)
+        _publish(conn, {t: [r for r in rows[t] if r[_key(t)] in added] for t in SESSION_TABLES}, places)
+    return result
+
+
+def _load(store: Store, refs: Iterable[str]) -> dict[str, _Local]:
+    local: dict[str, _Local] = {}
+    for ref in refs:
+        info, steps, blobs = store.load(ref)  # every body verified
+        if info.status == "recording":
+            raise RemoteError(f"session {info.id} is still recording: nothing was pushed",
+                              hint="push it once it has finished (`rewind record --push` does)")  # fmt: skip
+        local.setdefault(info.id, _Local(info, steps, blobs))
+    return local
+
+
+def _key(table: str) -> str:
+    return "id" if table == "sessions" else "session_id"
+
+
+def _ids_present(conn: Conn, ids: list[str]) -> set[str]:
+    rows = conn.execute("SELECT id FROM sessions WHERE list_contains(?, id)", [ids]).fetchall()
+    return {row[0] for row in rows}
+
+
+def _blobs_present(conn: Conn, shas: list[str]) -> set[str]:
+    rows = conn.execute("SELECT sha FROM blobs WHERE list_contains(?, sha)", [shas]).fetchall()
+    return {row[0] for row in rows}
+
+
+def _upload(
+    conn: Conn, remote: Remote, blobs: list[tuple[str, bytes]], result: Pushed, progress: Progress | None
+) -> list[BlobPlace]:
+    total = sum(len(data) for _, data in blobs)
+    places: list[BlobPlace] = []
+    for bundle in make_bundles(blobs):
+        upload(conn, remote.data, bundle)
+        places.extend(bundle.places)
+        result.bodies_sent += len(bundle.places)
+        result.raw_bytes += bundle.raw_bytes
+        result.sent_bytes += len(bundle.data)
+        if progress is not None:
+            progress(result.raw_bytes, total)
+    return places
+
+
+def _publish(conn: Conn, rows: dict[str, list[dict[str, Any]]], places: list[BlobPlace]) -> None:
+    """Every row of the pushed sessions and every new body's place, in one transaction."""
+    for table in SESSION_TABLES:
+        _stage(conn, table, rows[table])
+    conn.execute("CREATE OR REPLACE TEMPORARY TABLE staged_blobs (sha VARCHAR, raw_size BIGINT, "
+                 "bundle VARCHAR, data_offset BIGINT, data_length BIGINT)")  # fmt: skip
+    values = [(p.sha, p.raw_size, p.bundle, p.data_offset, p.data_length) for p in places]
+    conn.executemany("INSERT INTO staged_blobs VALUES (?, ?, ?, ?, ?)", values)
+    conn.execute("BEGIN")
+    try:
+        conn.execute("INSERT INTO team.blob_rows BY NAME SELECT * FROM staged_blobs")
+        conn.execute("INSERT INTO team.gap_rows BY NAME SELECT * FROM memory.gaps")
+        conn.execute("INSERT INTO team.step_rows BY NAME SELECT * FROM memory.steps")
+        conn.execute(
+            "INSERT INTO team.session_rows BY NAME SELECT * REPLACE (NULL::INTEGER AS pid), "
+            "?::DOUBLE AS pushed_at, ?::VARCHAR AS pushed_by FROM memory.sessions",
+            [time.time(), socket.gethostname()],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _stage(conn: Conn, table: str, rows: list[dict[str, Any]]) -> None:
+    conn.execute(f"DELETE FROM memory.{table}")
+    if not rows:
+        return
+    names = list(rows[0])
+    columns = ", ".join(f'"{name}"' for name in names)
+    marks = ", ".join("?" for _ in names)
+    conn.executemany(f"INSERT INTO memory.{table} ({columns}) VALUES ({marks})",
+                     [[row[name] for name in names] for row in rows])  # fmt: skip
+
+
+# --- pull ------------------------------------------------------------------------------
+
+
+def pull(
+    home: Home, remote: Remote, refs: Iterable[str], env: Mapping[str, str], *,
+    name: str | None = None, since: float | None = None, progress: Callable[[int], None] | None = None,
+) -> Pulled:
+    """Copy the sessions named (or all of ``name``, or all since ``since``) into this store."""
+    result = Pulled()
+    with open_lake(remote, env) as conn:
+        ids = _chosen(conn, list(refs), name, since)
+        result.present = [sid for sid in ids if _present(home, sid)]
+        reader = BundleReader(conn, remote.data, _counting(result, progress))
+        for sid in (sid for sid in ids if sid not in result.present):
+            try:
+                info, steps, gaps, blobs = _fetch(conn, reader, sid)
+            except RemoteError as exc:
+                result.refused.append((sid, str(exc)))
+                continue
+            _write(home, info, steps, gaps, blobs)
+            result.added.append(sid)
+    return result
+
+
+def _counting(result: Pulled, progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    def count(size: int) -> None:
+        result.received_bytes += size
+        if progress is not None:
+            progress(result.received_bytes)
+
+    return count
+
+
+def _chosen(conn: Conn, refs: list[str], name: str | None, since: float | None) -> list[str]:
+    ids = [resolve(conn, ref) for ref in refs]
+    if name is not None or since is not None:
+        clauses = ["name = ?"] * (name is not None) + ["started_at >= ?"] * (since is not None)
+        params = [p for p in (name, since) if p is not None]
+        rows = conn.execute(
+            f"SELECT id FROM sessions WHERE {' AND '.join(clauses)} ORDER BY started_at", params
+        ).fetchall()
+        ids += [row[0] for row in rows]
+        if not rows and not refs:
+            raise SessionNotFound("no session on the remote matches", hint="`rewind list --remote NAME`")
+    return list(dict.fromkeys(ids))
+
+
+def _fetch(
+    conn: Conn, reader: BundleReader, sid: str
+) -> tuple[SessionInfo, list[StepRecord], list[Gap], dict[str, bytes]]:
+    info = session_infos(conn, "WHERE s.id = ?", [sid])[0]
+    steps = [step_from_row(row) for row in step_rows(conn, sid)]
+    gaps = _gaps(conn, sid)
+    uses = blob_uses(info, steps)
+    places = _places(conn, list(uses))
+    blobs: dict[str, bytes] = {}
+    for sha, label in uses.items():
+        if sha not in places:
+            raise RemoteError(f"session {sid}: {label}: body {sha} is not on the remote")
+        blobs[sha] = reader.get(places[sha], f"session {sid}: {label}")
+    return info, steps, gaps, blobs
+
+
+def _gaps(conn: Conn, sid: str) -> list[Gap]:
+    rows = conn.execute("SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [sid]).fetchall()
+    return [Gap(step, reason) for step, reason in rows]
+
+
+def _places(conn: Conn, shas: list[str]) -> dict[str, BlobPlace]:
+    rows = conn.execute(
+        "SELECT sha, raw_size, bundle, data_offset, data_length FROM blobs WHERE list_contains(?, sha)",
+        [shas],
+    ).fetchall()
+    return {row[0]: BlobPlace(*row) for row in rows}
+
+
+def _present(home: Home, sid: str) -> bool:
+    if not home.root.is_dir():
+        return False
+    try:
+        return Store(home).session(sid).id == sid
+    except SessionNotFound:
+        return False
+
+
+def _write(
+    home: Home, info: SessionInfo, steps: list[StepRecord], gaps: list[Gap], blobs: dict[str, bytes]
+) -> None:
+    try:
+        (start, _), end, checked = checked_session(session_json(info, steps), set(blobs))
+    except StoreError as exc:  # a CassetteError: the rows do not make a valid session
+        raise RemoteError(f"session {info.id} on the remote is not valid: {exc}") from None
+    ensure_home(home)
+    write_session(home, start, end, checked, blobs, [(g.step, g.reason) for g in gaps])
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+class RemoteStore:
+    """The read side of ``Store``, answered by a team store's catalog (one connection,
+    opened on first use and kept until ``close``)."""
+
+    def __init__(self, remote: Remote, env: Mapping[str, str]) -> None:
+        self.remote, self.env = remote, env
+        self._stack = contextlib.ExitStack()
+        self._conn: Conn | None = None
+        self._reader: BundleReader | None = None
+
+    def sessions(
+        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
+    ) -> list[SessionInfo]:
+        where, params = session_filters(name, since)
+        with self._open() as conn:
+            return session_infos(conn, f"{where} {session_order(limit)}", params)
+
+    def sessions_with_stats(
+        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
+    ) -> tuple[list[SessionInfo], Aggregates]:
+        where, params = session_filters(name, since)
+        tail = f"{where} {session_order(limit)}"
+        with self._open() as conn:
+            infos = session_infos(conn, tail, params)
+            return infos, session_aggregates(conn, f"SELECT s.id FROM sessions s {tail}", params)
+
+    def session(self, ref: str) -> SessionInfo:
+        with self._open() as conn:
+            return session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
+
+    def steps(self, session_id: str) -> list[StepRecord]:
+        with self._open() as conn:
+            return [step_from_row(row) for row in step_rows(conn, session_id)]
+
+    def gaps(self, session_id: str) -> list[Gap]:
+        with self._open() as conn:
+            return _gaps(conn, session_id)
+
+    def stats(self, by: By, since: float | None = None) -> Aggregates:
+        with self._open() as conn:
+            return aggregate(conn, by, since)
+
+    def blob(self, sha: str) -> bytes:
+        """One body, downloaded (its whole bundle, once) and verified."""
+        with self._open() as conn:
+            places = _places(conn, [sha])
+            if sha not in places:
+                raise RemoteError(f"body {sha} is not on the remote {self.remote.name!r}")
+            assert self._reader is not None
+            return self._reader.get(places[sha], f"body {sha}")
+
+    def close(self) -> None:
+        self._stack.close()
+        self._conn = None
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[Conn]:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(open_lake(self.remote, self.env))
+            self._reader = BundleReader(self._conn, self.remote.data)
+        with remote_errors(self.remote):
+            yield self._conn
+
+
+assert "FROM sessions s" in SESSIONS_SQL  # the local queries, unchanged, read the remote's views
