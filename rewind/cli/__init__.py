@@ -42,6 +42,8 @@ COMMANDS = {
         "branch_cmd",
         "Re-run SESSION once per (step, fault), offline, and classify what the agent did.",
     ),
+    "pull": ("team_cmd", "Copy sessions from a team store into this one."),
+    "push": ("team_cmd", "Upload SESSIONS to a team store and publish them there."),
     "proxy": ("proxy_cmd", "Run a recording proxy until Ctrl-C, for agents started by hand."),
     "record": ("record_cmd", "Run CMD and record every HTTP(S) call it makes."),
     "stats": ("stats_cmd", "Calls, tokens, latency, errors and cost, by model, provider, session or day."),

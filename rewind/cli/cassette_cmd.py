@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from rewind.canon.redact import RedactionPolicy
 from rewind.cli.app import App
+from rewind.cli.progress import byte_progress
 from rewind.cli.render import emit_json, visible
 from rewind.store import signing
 from rewind.store.transfer import Verified, export, import_cassette, verify
 
 JSON_HELP = "Print JSON to stdout instead of text."
-PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # a bar for exports at least this big
 
 
 @click.command("export")
@@ -39,7 +36,7 @@ def export_command(app: App, sessions: tuple[str, ...], output: Path, sign_key: 
     anything in it still looks like a secret (the step is named).
     """
     literals = RedactionPolicy.build([], os.environ).literals
-    with _progress() as report:
+    with byte_progress("export") as report:
         done = export(app.home, sessions, output, sign_key, literals, report)
     signed = f", signed by key {done.key_id}" if done.key_id else ""
     click.echo(
@@ -111,34 +108,6 @@ def keygen_command(output: Path) -> None:
     """
     public, key_id = signing.keygen(output)
     click.echo(f"Wrote {output} (keep it private) and {public}; key id {key_id}", err=True)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[int, int], None]]:
-    """A transient progress bar on stderr, shown once an export is big enough."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
-
-    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_console(), transient=True)
-    task: list[TaskID] = []
-
-    def report(done: int, total: int) -> None:
-        if total < PROGRESS_FROM_BYTES:
-            return
-        if not task:
-            bar.start()
-            task.append(bar.add_task("export", total=total))
-        bar.update(task[0], completed=done)
-
-    try:
-        yield report
-    finally:
-        bar.stop()
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 COMMANDS = [export_command, import_command, verify_command, keygen_command]

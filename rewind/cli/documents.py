@@ -55,7 +55,7 @@ def listed_sessions(
 ) -> tuple[list[SessionInfo], dict[str, SessionSummary]]:
     """The sessions to list, newest first, and their summaries: ``failed`` filters before
     ``limit``. A home that does not exist has none (no need to start DuckDB to say so)."""
-    if not app.home.root.is_dir():
+    if not app.home.root.is_dir() and app.remote is None:
         return [], {}
     from rewind.analysis.stats import session_summaries
 

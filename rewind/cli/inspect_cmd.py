@@ -25,6 +25,7 @@ from rewind.cli.inspect_render import (
     response_note,
     steps_table,
 )
+from rewind.cli.remote_cmd import remote_option
 from rewind.cli.render import emit_json, gaps_lines, session_header, show, step_detail
 from rewind.cli.sessions_cmd import JSON_HELP
 from rewind.errors import RewindError
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="The conversation the model saw at the last LLM call, and its answer.",
 )
+@remote_option
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def inspect_command(

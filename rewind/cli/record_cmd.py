@@ -7,10 +7,14 @@ from dataclasses import replace
 
 import click
 
+from rewind.canon.redact import RedactionPolicy
 from rewind.capture.local import COMMON_PORTS, local_upstreams, parse_local_ports
 from rewind.capture.wiring import BaseUrls, parse_routes, upstreams_from_env
 from rewind.cli.app import App
 from rewind.cli.run import RecordOutcome, RecordRequest, record
+from rewind.errors import RewindError
+from rewind.store.home import Home
+from rewind.store.remotes import Remote, pick_remote
 
 ROUTE_HELP = "Send HOST's traffic to URL while recording it as HOST (repeatable)."
 REDACT_HELP = "Regular expression to redact from bodies, e.g. PII (repeatable)."
@@ -38,6 +42,8 @@ LOCAL_PORT_HELP = (
     show_default=True, help=BASE_URLS_HELP,
 )
 @click.option("--local-port", "local_ports", multiple=True, type=int, metavar="PORT", help=LOCAL_PORT_HELP)
+@click.option("--push", "push_to", metavar="REMOTE",
+              help="Then push the session to this team store (exit 8 if that fails).")  # fmt: skip
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 @click.pass_context
@@ -49,6 +55,7 @@ def record_command(
     redact: tuple[str, ...],
     base_urls: str,
     local_ports: tuple[int, ...],
+    push_to: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Run CMD and record every HTTP(S) call it makes.
@@ -69,7 +76,31 @@ def record_command(
     """
     req = request_from_options(command, name, routes, redact, local_ports=local_ports)
     req = replace(req, base_urls=BaseUrls(base_urls))
-    ctx.exit(report(record(app.home, req)))
+    remote = pick_remote(app.home, push_to) if push_to is not None else None  # checked before running
+    outcome = record(app.home, req)
+    code = report(outcome)
+    if remote is not None and not push_session(app.home, remote, outcome.session_id):
+        code = code if code == EXIT_STEPS_LOST else EXIT_PUSH_FAILED
+    ctx.exit(code)
+
+
+EXIT_PUSH_FAILED = 8
+
+
+def push_session(home: Home, remote: Remote, session_id: str) -> bool:
+    """``--push``: the session pushed to the remote; False (said on stderr) if it failed.
+    The recording stays here either way."""
+    from rewind.store.team import push
+
+    try:
+        push(home, remote, [session_id], os.environ, RedactionPolicy.build([], os.environ).literals)
+    except RewindError as exc:
+        click.echo(f"rewind: WARNING: {session_id} is recorded here but was NOT pushed to {remote.name}: "
+                   f"{exc}; push it with `rewind push --remote {remote.name} {session_id}` "
+                   f"(exit {EXIT_PUSH_FAILED})", err=True)  # fmt: skip
+        return False
+    click.echo(f"Pushed {session_id} to {remote.name}", err=True)
+    return True
 
 
 def request_from_options(

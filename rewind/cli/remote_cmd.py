@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from rewind.cli.app import App
 from rewind.cli.render import emit_json, visible
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def remote_option(command: F) -> F:
+    """``--remote NAME``: the command reads the team store NAME instead of the local one."""
+    return click.option(
+        "--remote", metavar="NAME", expose_value=False, callback=_use_remote,
+        help="Read the team store NAME (its catalog; bodies only when shown) instead of this machine's.",
+    )(command)
+
+
+def _use_remote(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        app = ctx.ensure_object(App)
+        app.use_remote(value)
+        ctx.call_on_close(app.close)
 
 
 @click.group("remote")
@@ -21,7 +42,8 @@ def remote_group() -> None:
 
     Credentials are never written under the home: PostgreSQL's come from PGPASSWORD or
     ~/.pgpass, S3's from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a profile). A URL
-    with a password in it is refused. (Pushing and pulling sessions is not built yet.)
+    with a password in it is refused. Then: `rewind push`, `rewind pull`, and `--remote
+    NAME` on list, inspect and stats; `rewind remote compact NAME` now and then.
     """
 
 
@@ -73,6 +95,28 @@ def rm_command(app: App, name: str) -> None:
 
     removed = remove_remote(app.home, name)
     click.echo(f"Removed remote {removed.name}", err=True)
+
+
+@remote_group.command("compact")
+@click.argument("name")
+@click.option("--keep-hours", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="H",
+              help="Keep the files of the last H hours' snapshots (readers still using them).")  # fmt: skip
+@click.pass_obj
+def compact_command(app: App, name: str, keep_hours: float) -> None:
+    """Merge the remote's small files into large ones, and delete replaced ones.
+
+    Each push adds a few small files (or rows in the catalog); run this now and then
+    (e.g. nightly) to keep listings and stats fast. Safe while others push and pull.
+    """
+    from rewind.store.team import compact
+
+    done = compact(app.use_remote(name), os.environ, keep_hours)
+    click.echo(f"{name}: {done.files_before} data files before, {done.files_after} after; "
+               f"{done.inlined_rows} rows moved out of the catalog", err=True)  # fmt: skip
+    if done.unreferenced_bundles:
+        click.echo(f"{done.unreferenced_bundles} body bundle(s) ({done.unreferenced_bytes} bytes) are not "
+                   "referenced (left by interrupted pushes; a later push of the same sessions uses them)",
+                   err=True)  # fmt: skip
 
 
 COMMANDS = [remote_group]

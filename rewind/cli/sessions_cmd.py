@@ -9,6 +9,7 @@ import click
 from rewind.cli.app import App
 from rewind.cli.documents import listed_sessions, sessions_document
 from rewind.cli.lineage import lineage_tree
+from rewind.cli.remote_cmd import remote_option
 from rewind.cli.render import emit_json, sessions_table, show
 from rewind.cli.since import since_option
 
@@ -33,6 +34,7 @@ JSON_HELP = "Print JSON to stdout instead of a table."
 @click.option(
     "--tree", is_flag=True, help="Draw branches under the session they forked from (JSON: nested children)."
 )
+@remote_option
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def list_command(

@@ -7,6 +7,7 @@ import time
 import click
 
 from rewind.cli.app import App
+from rewind.cli.remote_cmd import remote_option
 from rewind.cli.render import emit_json, show, stats_json, stats_table
 from rewind.cli.sessions_cmd import JSON_HELP
 from rewind.store.stats import By
@@ -25,6 +26,7 @@ DAY_SECONDS = 86400
     show_default=True,
     help="Group by the requested model, the provider, the session, or the local day.",
 )
+@remote_option
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def stats_command(app: App, days: int | None, by: str, as_json: bool) -> None:

@@ -9,8 +9,7 @@ Credentials are never written under the home: they come from the standard places
 (``PGPASSWORD`` or ``~/.pgpass`` for PostgreSQL; ``AWS_ACCESS_KEY_ID``/
 ``AWS_SECRET_ACCESS_KEY``/``AWS_ENDPOINT_URL`` or a profile for S3). A URL that carries a
 password (user-info, or a ``password=`` parameter) is refused with a message saying where
-to put it. Pushing and pulling through a remote is the next step of issue 13; see
-docs/design/team-store-probe.md.
+to put it. What is done with a remote is in ``rewind.store.lake`` and ``rewind.store.team``.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from rewind.errors import ConfigError, StoreError
 from rewind.store.home import Home, ensure_home
 from rewind.store.journal import write_json_atomic
 
-__all__ = ["REMOTES_FILE", "Remote", "add_remote", "load_remotes", "remove_remote"]
+__all__ = ["REMOTES_FILE", "Remote", "add_remote", "load_remotes", "pick_remote", "remove_remote"]
 
 REMOTES_FILE = "remotes.json"
 FORMAT = 1
@@ -173,3 +172,20 @@ def remove_remote(home: Home, name: str) -> Remote:
     removed = remotes.pop(name)
     _save(home, remotes)
     return removed
+
+
+def pick_remote(home: Home, name: str | None) -> Remote:
+    """The remote ``name``, or (None) the only one configured; ``ConfigError`` otherwise."""
+    remotes = load_remotes(home)
+    if name is not None and name in remotes:
+        return remotes[name]
+    if name is None and len(remotes) == 1:
+        return next(iter(remotes.values()))
+    add = "rewind remote add NAME --catalog postgres://USER@HOST:PORT/DB --data s3://BUCKET/PREFIX"
+    if not remotes:
+        raise ConfigError("no remote is configured" if name is None else f"no remote named {name!r}",
+                          hint=f"add one: {add}")  # fmt: skip
+    known = ", ".join(sorted(remotes))
+    if name is None:
+        raise ConfigError(f"several remotes are configured ({known})", hint="choose one with --remote NAME")
+    raise ConfigError(f"no remote named {name!r}", hint=f"configured: {known}")

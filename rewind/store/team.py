@@ -38,19 +38,16 @@ from rewind.store.index import (
     Store,
     blob_uses,
     resolve,
-    session_filters,
     session_infos,
-    session_order,
     step_from_row,
     step_rows,
 )
 from rewind.store.lake import Conn, open_lake, remote_errors
 from rewind.store.models import Gap, SessionInfo, StepRecord
 from rewind.store.remotes import Remote
-from rewind.store.stats import Aggregates, By, aggregate, session_aggregates
 from rewind.store.transfer import checked_session, refuse_secrets, session_json, write_session
 
-__all__ = ["Pulled", "Pushed", "RemoteStore", "pull", "push"]
+__all__ = ["Compacted", "Pulled", "Pushed", "RemoteStore", "compact", "pull", "push"]
 
 Progress = Callable[[int, int], None]
 SESSION_TABLES = ("sessions", "steps", "gaps")
@@ -284,50 +281,82 @@ def _write(
     write_session(home, start, end, checked, blobs, [(g.step, g.reason) for g in gaps])
 
 
+# --- compaction ------------------------------------------------------------------------
+
+LAKE_TABLES = ("session_rows", "step_rows", "gap_rows", "blob_rows")
+
+
+@dataclass
+class Compacted:
+    files_before: int
+    files_after: int
+    inlined_rows: int  # rows moved out of the catalog into Parquet
+    unreferenced_bundles: int  # bundle objects no published body is in (interrupted pushes)
+    unreferenced_bytes: int
+
+
+def compact(remote: Remote, env: Mapping[str, str], keep_hours: float = 1.0) -> Compacted:
+    """Rows kept in the catalog moved into Parquet, small files merged, and files only
+    snapshots older than ``keep_hours`` still use deleted; bundles no body refers to are
+    counted (an interrupted push leaves them; they are never deleted here: a push may be
+    about to publish them)."""
+    with open_lake(remote, env) as conn:
+        before = _data_files(conn)
+        inlined = _inlined_rows(conn)
+        conn.execute("CALL ducklake_flush_inlined_data('team')")
+        conn.execute("CALL ducklake_merge_adjacent_files('team')")
+        older = f"now() - INTERVAL '{int(keep_hours * 3600)} seconds'"
+        conn.execute(f"CALL ducklake_expire_snapshots('team', older_than => {older})")
+        conn.execute(f"CALL ducklake_cleanup_old_files('team', older_than => {older})")
+        count, size = _unreferenced_bundles(conn, remote)
+        return Compacted(before, _data_files(conn), inlined, count, size)
+
+
+def _data_files(conn: Conn) -> int:
+    return sum(_one(conn, f"SELECT count(*) FROM ducklake_list_files('team', '{t}')") for t in LAKE_TABLES)
+
+
+METADATA = "__ducklake_metadata_team"  # the catalog database DuckLake attaches for ``team``
+
+
+def _inlined_rows(conn: Conn) -> int:
+    """Rows kept in the catalog's own tables (inserts of up to ``lake.INLINE_ROWS`` rows)."""
+    tables = conn.execute(f"SELECT DISTINCT table_name FROM {METADATA}.ducklake_inlined_data_tables").fetchall()
+    return sum(_one(conn, f'SELECT count(*) FROM {METADATA}."{name}"') for (name,) in tables)
+
+
+def _unreferenced_bundles(conn: Conn, remote: Remote) -> tuple[int, int]:
+    listed = conn.execute(
+        f"SELECT filename, size FROM read_blob('{remote.data}/bundles/*.rwb') "
+        "WHERE NOT list_contains((SELECT list(DISTINCT bundle) FROM blob_rows), "
+        f"substr(filename, {len(remote.data) + 2}))"
+    ).fetchall() if _any_bundle(conn, remote) else []
+    return len(listed), sum(size for _, size in listed)
+
+
+def _any_bundle(conn: Conn, remote: Remote) -> bool:
+    return _one(conn, f"SELECT count(*) FROM glob('{remote.data}/bundles/*.rwb')") > 0
+
+
+def _one(conn: Conn, sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 # --- reading ---------------------------------------------------------------------------
 
 
-class RemoteStore:
-    """The read side of ``Store``, answered by a team store's catalog (one connection,
-    opened on first use and kept until ``close``)."""
+class RemoteStore(Store):
+    """``Store``'s read methods, answered by a team store's catalog: the same queries run
+    on one connection to it, opened on first use and kept until ``close``. Bodies are
+    downloaded only when one is asked for (``blob``)."""
 
-    def __init__(self, remote: Remote, env: Mapping[str, str]) -> None:
+    def __init__(self, home: Home, remote: Remote, env: Mapping[str, str]) -> None:
+        super().__init__(home)
         self.remote, self.env = remote, env
         self._stack = contextlib.ExitStack()
         self._conn: Conn | None = None
         self._reader: BundleReader | None = None
-
-    def sessions(
-        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
-    ) -> list[SessionInfo]:
-        where, params = session_filters(name, since)
-        with self._open() as conn:
-            return session_infos(conn, f"{where} {session_order(limit)}", params)
-
-    def sessions_with_stats(
-        self, *, limit: int | None = None, name: str | None = None, since: float | None = None
-    ) -> tuple[list[SessionInfo], Aggregates]:
-        where, params = session_filters(name, since)
-        tail = f"{where} {session_order(limit)}"
-        with self._open() as conn:
-            infos = session_infos(conn, tail, params)
-            return infos, session_aggregates(conn, f"SELECT s.id FROM sessions s {tail}", params)
-
-    def session(self, ref: str) -> SessionInfo:
-        with self._open() as conn:
-            return session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
-
-    def steps(self, session_id: str) -> list[StepRecord]:
-        with self._open() as conn:
-            return [step_from_row(row) for row in step_rows(conn, session_id)]
-
-    def gaps(self, session_id: str) -> list[Gap]:
-        with self._open() as conn:
-            return _gaps(conn, session_id)
-
-    def stats(self, by: By, since: float | None = None) -> Aggregates:
-        with self._open() as conn:
-            return aggregate(conn, by, since)
 
     def blob(self, sha: str) -> bytes:
         """One body, downloaded (its whole bundle, once) and verified."""
@@ -337,6 +366,16 @@ class RemoteStore:
                 raise RemoteError(f"body {sha} is not on the remote {self.remote.name!r}")
             assert self._reader is not None
             return self._reader.get(places[sha], f"body {sha}")
+
+    def load(self, ref: str) -> tuple[SessionInfo, list[StepRecord], dict[str, bytes]]:
+        hint = f"pull the session first: rewind pull --remote {self.remote.name} {ref}"
+        raise RemoteError("this command reads the local store only", hint=hint)
+
+    def rows(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        raise RemoteError("this command reads the local store only")
+
+    def fold(self) -> None:
+        """Nothing to fold: a team store has no per-session records."""
 
     def close(self) -> None:
         self._stack.close()
