@@ -19,6 +19,7 @@ import configparser
 import contextlib
 import importlib
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ INSTALL_HINT = "install the team-store extras: pip install 'rewind[team]' (it pi
 # `rewind remote compact` moves them out in large files.
 INLINE_ROWS = 2000
 CONNECT_TIMEOUT_S = 10
+ATTACH_TRIES = 5
+DATA_PATH_MISMATCH = re.compile(r'does not match existing data path in the catalog "([^"]*)"')
 
 
 # --- extensions ------------------------------------------------------------------------
@@ -185,7 +188,18 @@ def _prepare(conn: Conn, files: list[Path], remote: Remote, credentials: S3Crede
     conn.execute(credentials.secret_sql(remote.data))
     migrate(conn)  # the local schema, in memory: the template of the remote's tables and the staging area
     target = f"ducklake:postgres:{conninfo(remote.catalog)}"
-    conn.execute(f"ATTACH {sql_string(target)} AS {ALIAS} (DATA_PATH {sql_string(remote.data + '/lake/')})")
+    # The inlining limit is given at each attach: `set_option` persists it, but two machines
+    # setting it at once on a new catalog crash DuckDB (SIGSEGV, ducklake 1.5.5).
+    options = f"DATA_PATH {sql_string(remote.data + '/lake/')}, DATA_INLINING_ROW_LIMIT {INLINE_ROWS}"
+    attach = f"ATTACH {sql_string(target)} AS {ALIAS} ({options})"
+    for attempt in range(ATTACH_TRIES):
+        try:
+            conn.execute(attach)
+            return
+        except duckdb.Error as exc:  # two machines creating a new catalog at once: one wins
+            if "already exists" not in str(exc) or attempt == ATTACH_TRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 # --- the schema ------------------------------------------------------------------------
@@ -237,7 +251,6 @@ def format_version(conn: Conn) -> int | None:
 
 def _create(conn: Conn) -> None:
     """The tables and views, in one transaction; a machine creating them at the same time wins."""
-    conn.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', {INLINE_ROWS})")
     try:
         conn.execute("BEGIN")
         conn.execute(TABLES_SQL)
@@ -245,10 +258,10 @@ def _create(conn: Conn) -> None:
             conn.execute(f"CREATE VIEW {ALIAS}.{name} AS {sql}")
         conn.execute(f"INSERT INTO {ALIAS}.rewind_format VALUES (?, ?)", [FORMAT, time.time()])
         conn.execute("COMMIT")
-    except duckdb.TransactionException:
+    except (duckdb.TransactionException, duckdb.CatalogException):
         with contextlib.suppress(duckdb.Error):
             conn.execute("ROLLBACK")
-        if format_version(conn) is None:  # not a concurrent creation: something else
+        if format_version(conn) is None:  # not another machine creating them: something else
             raise
 
 
@@ -292,26 +305,32 @@ def _remote_error(remote: Remote, detail: str) -> RemoteError:
     catalog = urlsplit(remote.catalog)
     where = f"{catalog.hostname}:{catalog.port or 5432}"
     line = _last_line(detail)
-    rules = (
-        ("password authentication failed", f"the catalog at {where} refused the credentials of "
-         f"user {catalog.username!r}", "set PGPASSWORD, or add a line to ~/.pgpass (mode 0600)"),
+    unreachable = "check --endpoint (or AWS_ENDPOINT_URL) and that the server is up"
+    fix_bucket = "create it, or point the remote at another: `rewind remote rm` then `add`"
+    pg_password = "set PGPASSWORD, or add a line to ~/.pgpass (mode 0600)"
+    rules = (  # connections first: a URL in a message may contain anything
+        ("password authentication failed",
+         f"the catalog at {where} refused the credentials of user {catalog.username!r}", pg_password),
         ("no password supplied", f"the catalog at {where} asks user {catalog.username!r} for a password",
-         "set PGPASSWORD, or add a line to ~/.pgpass (mode 0600)"),
+         pg_password),
         ("unable to connect to postgres", f"cannot reach the catalog at {where}: {line}",
          "is PostgreSQL running there, and is the database right? (`rewind remote list`)"),
-        ("nosuchbucket", f"the bucket of {remote.data} does not exist",
-         "create it, or point the remote at another: `rewind remote rm` then `add`"),
-        ("bucket does not exist", f"the bucket of {remote.data} does not exist",
-         "create it, or point the remote at another: `rewind remote rm` then `add`"),
+        ("unable to connect to url", f"cannot reach the S3 endpoint for {remote.data}: {line}", unreachable),
+        ("could not establish connection", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
+        ("could not connect to server", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
+        ("nosuchbucket", f"the bucket of {remote.data} does not exist", fix_bucket),
+        ("bucket does not exist", f"the bucket of {remote.data} does not exist", fix_bucket),
         ("invalidaccesskeyid", "S3 refused the access key", AWS_HINT),
         ("signaturedoesnotmatch", "S3 refused the secret key", AWS_HINT),
         ("accessdenied", f"S3 denied access to {remote.data}", AWS_HINT),
-        ("403", f"S3 denied access to {remote.data}", AWS_HINT),
-        ("unable to connect to url", f"cannot reach the S3 endpoint for {remote.data}: {line}",
-         "check --endpoint (or AWS_ENDPOINT_URL) and that the server is up"),
-        ("could not establish connection", f"cannot reach the S3 endpoint for {remote.data}",
-         "check --endpoint (or AWS_ENDPOINT_URL) and that the server is up"),
-    )
+        ("http 403", f"S3 denied access to {remote.data}", AWS_HINT),
+        ("403 (forbidden", f"S3 denied access to {remote.data}", AWS_HINT),
+        ("http code 403", f"S3 denied access to {remote.data}", AWS_HINT),
+    )  # fmt: skip
+    if moved := DATA_PATH_MISMATCH.search(detail):
+        data = moved.group(1).removesuffix("/").removesuffix("/lake")
+        return RemoteError(f"remote {remote.name!r}: the catalog keeps its data in {data}, not {remote.data}",
+                           hint="give the remote that --data (`rewind remote rm`, then `add`)")  # fmt: skip
     for needle, message, hint in rules:
         if needle in text:
             return RemoteError(f"remote {remote.name!r}: {message}", hint=hint)

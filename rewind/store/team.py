@@ -196,7 +196,8 @@ def pull(
     result = Pulled()
     with open_lake(remote, env) as conn:
         ids = _chosen(conn, list(refs), name, since)
-        result.present = [sid for sid in ids if _present(home, sid)]
+        here = _local_ids(home)
+        result.present = [sid for sid in ids if sid in here]
         reader = BundleReader(conn, remote.data, _counting(result, progress))
         for sid in (sid for sid in ids if sid not in result.present):
             try:
@@ -261,13 +262,12 @@ def _places(conn: Conn, shas: list[str]) -> dict[str, BlobPlace]:
     return {row[0]: BlobPlace(*row) for row in rows}
 
 
-def _present(home: Home, sid: str) -> bool:
-    if not home.root.is_dir():
-        return False
-    try:
-        return Store(home).session(sid).id == sid
-    except SessionNotFound:
-        return False
+def _local_ids(home: Home) -> set[str]:
+    """The sessions this store has (a store with no index and no session: none, and it is
+    left untouched)."""
+    if not home.index_path.exists() and not home.sessions_dir.exists():
+        return set()
+    return {info.id for info in Store(home).sessions()}
 
 
 def _write(
@@ -321,7 +321,8 @@ METADATA = "__ducklake_metadata_team"  # the catalog database DuckLake attaches 
 
 def _inlined_rows(conn: Conn) -> int:
     """Rows kept in the catalog's own tables (inserts of up to ``lake.INLINE_ROWS`` rows)."""
-    tables = conn.execute(f"SELECT DISTINCT table_name FROM {METADATA}.ducklake_inlined_data_tables").fetchall()
+    sql = f"SELECT DISTINCT table_name FROM {METADATA}.ducklake_inlined_data_tables"
+    tables = conn.execute(sql).fetchall()
     return sum(_one(conn, f'SELECT count(*) FROM {METADATA}."{name}"') for (name,) in tables)
 
 
