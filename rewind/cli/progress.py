@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # a bar only for transfers at least this big
 
@@ -12,11 +13,9 @@ PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # a bar only for transfers at least this 
 def byte_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     """``report(done, total)``: a bar appears once ``total`` is big enough (a total of 0:
     unknown, shown once ``done`` is big enough)."""
-    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
-    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=Console(stderr=True),
-                   transient=True)  # fmt: skip
+    bar = Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=_console(), transient=True)
     task: list[TaskID] = []
 
     def report(done: int, total: int) -> None:
@@ -31,3 +30,9 @@ def byte_progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield report
     finally:
         bar.stop()
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
