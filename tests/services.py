@@ -269,9 +269,13 @@ class PostgresCluster:
 class MotoServer:
     """moto's S3 server on 127.0.0.1 and a free port; state lives in its memory only."""
 
-    def __init__(self, executable: Path = MOTO_SERVER, ready_timeout: float = 20) -> None:
+    def __init__(
+        self, executable: Path = MOTO_SERVER, ready_timeout: float = 20, authenticate_after: int | None = None
+    ) -> None:
         self.executable = executable
         self.ready_timeout = ready_timeout
+        # moto checks credentials (IAM) after this many requests: time to create a user and key
+        self.authenticate_after = authenticate_after
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -327,7 +331,13 @@ class MotoServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            env=self._env(),
         )
+
+    def _env(self) -> dict[str, str] | None:
+        if self.authenticate_after is None:
+            return None
+        return {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(self.authenticate_after)}
 
     def _wait_ready(self) -> bool:
         """Poll /moto-api/ until it answers 200; False when moto exits or the timeout passes."""

@@ -308,16 +308,13 @@ def _remote_error(remote: Remote, detail: str) -> RemoteError:
     unreachable = "check --endpoint (or AWS_ENDPOINT_URL) and that the server is up"
     fix_bucket = "create it, or point the remote at another: `rewind remote rm` then `add`"
     pg_password = "set PGPASSWORD, or add a line to ~/.pgpass (mode 0600)"
-    rules = (  # connections first: a URL in a message may contain anything
+    rules = (  # S3's error codes before connections: "Unable to connect to URL ...: AccessDenied"
         ("password authentication failed",
          f"the catalog at {where} refused the credentials of user {catalog.username!r}", pg_password),
         ("no password supplied", f"the catalog at {where} asks user {catalog.username!r} for a password",
          pg_password),
         ("unable to connect to postgres", f"cannot reach the catalog at {where}: {line}",
          "is PostgreSQL running there, and is the database right? (`rewind remote list`)"),
-        ("unable to connect to url", f"cannot reach the S3 endpoint for {remote.data}: {line}", unreachable),
-        ("could not establish connection", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
-        ("could not connect to server", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
         ("nosuchbucket", f"the bucket of {remote.data} does not exist", fix_bucket),
         ("bucket does not exist", f"the bucket of {remote.data} does not exist", fix_bucket),
         ("invalidaccesskeyid", "S3 refused the access key", AWS_HINT),
@@ -326,6 +323,9 @@ def _remote_error(remote: Remote, detail: str) -> RemoteError:
         ("http 403", f"S3 denied access to {remote.data}", AWS_HINT),
         ("403 (forbidden", f"S3 denied access to {remote.data}", AWS_HINT),
         ("http code 403", f"S3 denied access to {remote.data}", AWS_HINT),
+        ("unable to connect to url", f"cannot reach the S3 endpoint for {remote.data}: {line}", unreachable),
+        ("could not establish connection", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
+        ("could not connect to server", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
     )  # fmt: skip
     if moved := DATA_PATH_MISMATCH.search(detail):
         data = moved.group(1).removesuffix("/").removesuffix("/lake")

@@ -23,7 +23,7 @@ import zstandard
 from rewind.testing.fake_provider import FakeProvider
 from tests.e2e.harness import DEMO_AGENT, PYTHON, SECRET, Rewind, make_env, wait_for
 from tests.e2e.test_cassette import ECHOES_A_TOKEN, home_state
-from tests.services import PG_PASSWORD, TeamRemote, TeamServices, free_port
+from tests.services import PG_PASSWORD, MotoServer, TeamRemote, TeamServices, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -322,6 +322,51 @@ def test_wrong_credentials_are_said_in_one_line_and_never_shown(
     no_keys = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent"}
     one_line_error(ci("push", sid, **no_keys), "no S3 credentials", "AWS_ACCESS_KEY_ID")
+
+
+def iam_user(endpoint: str, bucket: str) -> tuple[str, str]:
+    """On a moto that checks credentials after 4 requests: a user allowed everything, its
+    key, and a bucket made with it."""
+    import boto3
+    from botocore.config import Config
+
+    setup = {"endpoint_url": endpoint, "region_name": "us-east-1", "aws_access_key_id": "setup",
+             "aws_secret_access_key": "setup"}  # fmt: skip
+    iam = boto3.client("iam", **setup)
+    iam.create_user(UserName="ci")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName="ci", PolicyName="all", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="ci")["AccessKey"]
+    boto3.client("s3", **{**setup, "aws_access_key_id": key["AccessKeyId"],
+                          "aws_secret_access_key": key["SecretAccessKey"]},
+                 config=Config(s3={"addressing_style": "path"})).create_bucket(Bucket=bucket)  # fmt: skip
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_wrong_s3_keys_are_said_in_one_line_and_never_shown(
+    tmp_path: Path, fake: FakeProvider, team_services: TeamServices
+) -> None:
+    moto = MotoServer(authenticate_after=4)
+    moto.start()
+    try:
+        key_id, secret = iam_user(moto.endpoint, "checked")
+        pg = team_services.postgres
+        database = pg.create_database("s3_keys")
+        remote = TeamRemote(f"postgres://{pg.user}@127.0.0.1:{pg.port}/{database}", "s3://checked/team",
+                            moto.endpoint, "checked", database,
+                            {"PGPASSWORD": PG_PASSWORD, "AWS_ACCESS_KEY_ID": key_id,
+                             "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"})  # fmt: skip
+        ci = machine(tmp_path, "ci", remote)
+        sid = record(ci, fake, DEMO_AGENT)
+        wrong = "wrong-" + secret[6:]
+        result = ci("push", sid, AWS_SECRET_ACCESS_KEY=wrong)
+        one_line_error(result, "S3 refused the secret key", "AWS_ACCESS_KEY_ID")
+        assert wrong not in result.stderr and secret not in result.stderr
+        one_line_error(ci("push", sid, AWS_ACCESS_KEY_ID="AKIA" + "X" * 16), "S3 refused the access key")
+        assert ci.json("list", "--remote", "team") == []
+        assert pushed(ci, sid)["added"] == [sid]  # the right keys
+    finally:
+        moto.stop()
 
 
 def test_unreachable_servers_and_a_missing_bucket_are_said_in_one_line(
