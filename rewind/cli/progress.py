@@ -29,7 +29,8 @@ def byte_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     try:
         yield report
     finally:
-        bar.stop()
+        if task:  # stopping a bar never shown would print an empty line
+            bar.stop()
 
 
 def _console() -> Any:

@@ -50,6 +50,7 @@ INSTALL_HINT = "install the team-store extras: pip install 'rewind[team]' (it pi
 INLINE_ROWS = 2000
 CONNECT_TIMEOUT_S = 10
 ATTACH_TRIES = 5
+NO_DATABASE = re.compile(r'FATAL: +database "([^"]*)" does not exist')
 DATA_PATH_MISMATCH = re.compile(r'does not match existing data path in the catalog "([^"]*)"')
 
 
@@ -185,7 +186,9 @@ def _prepare(conn: Conn, files: list[Path], remote: Remote, credentials: S3Crede
     for path in files:
         conn.execute(f"LOAD {sql_string(str(path))}")
     conn.execute("SET http_retries = 2")
+    conn.execute("SET enable_progress_bar = false")  # DuckDB's own bar would go to stdout
     conn.execute(credentials.secret_sql(remote.data))
+    _check_bucket(conn, remote)
     migrate(conn)  # the local schema, in memory: the template of the remote's tables and the staging area
     target = f"ducklake:postgres:{conninfo(remote.catalog)}"
     # The inlining limit is given at each attach: `set_option` persists it, but two machines
@@ -200,6 +203,12 @@ def _prepare(conn: Conn, files: list[Path], remote: Remote, credentials: S3Crede
             if "already exists" not in str(exc) or attempt == ATTACH_TRIES - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def _check_bucket(conn: Conn, remote: Remote) -> None:
+    """Fail now on a missing bucket (or wrong keys), before a new catalog records its data
+    path: a listing of a prefix nothing has, one cheap request whatever the bucket holds."""
+    conn.execute(f"SELECT count(*) FROM glob({sql_string(remote.data + '/.rewind-probe-*')})").fetchall()
 
 
 # --- the schema ------------------------------------------------------------------------
@@ -327,6 +336,11 @@ def _remote_error(remote: Remote, detail: str) -> RemoteError:
         ("could not establish connection", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
         ("could not connect to server", f"cannot reach the S3 endpoint for {remote.data}", unreachable),
     )  # fmt: skip
+    if missing := NO_DATABASE.search(detail):
+        name = missing.group(1)
+        create = f"createdb -h {catalog.hostname} -p {catalog.port or 5432} -U {catalog.username} {name}"
+        return RemoteError(f"remote {remote.name!r}: the catalog database {name!r} does not exist at {where}",
+                           hint=f"create it: {create}")  # fmt: skip
     if moved := DATA_PATH_MISMATCH.search(detail):
         data = moved.group(1).removesuffix("/").removesuffix("/lake")
         return RemoteError(f"remote {remote.name!r}: the catalog keeps its data in {data}, not {remote.data}",
@@ -351,6 +365,7 @@ def _first_line(text: str) -> str:
 
 
 def _last_line(text: str) -> str:
+    """What libpq or the HTTP client said last (after the last "failed:"), shortened."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     last = lines[-1] if lines else "failed"
-    return last.split(": ", 1)[-1][:200] if "failed:" in last else last[:200]
+    return last.rsplit("failed:", 1)[-1].strip()[:200]

@@ -156,7 +156,8 @@ def _publish(conn: Conn, rows: dict[str, list[dict[str, Any]]], places: list[Blo
     conn.execute("CREATE OR REPLACE TEMPORARY TABLE staged_blobs (sha VARCHAR, raw_size BIGINT, "
                  "bundle VARCHAR, data_offset BIGINT, data_length BIGINT)")  # fmt: skip
     values = [(p.sha, p.raw_size, p.bundle, p.data_offset, p.data_length) for p in places]
-    conn.executemany("INSERT INTO staged_blobs VALUES (?, ?, ?, ?, ?)", values)
+    if values:  # none when the remote had every body already
+        conn.executemany("INSERT INTO staged_blobs VALUES (?, ?, ?, ?, ?)", values)
     conn.execute("BEGIN")
     try:
         conn.execute("INSERT INTO team.blob_rows BY NAME SELECT * FROM staged_blobs")

@@ -8,7 +8,14 @@ import pytest
 
 from rewind.errors import ConfigError, StoreError
 from rewind.store.home import Home
-from rewind.store.remotes import REMOTES_FILE, add_remote, check_remote, load_remotes, remove_remote
+from rewind.store.remotes import (
+    REMOTES_FILE,
+    add_remote,
+    check_remote,
+    load_remotes,
+    pick_remote,
+    remove_remote,
+)
 
 CATALOG = "postgres://rewind@db.internal:5432/rewind"
 
@@ -80,3 +87,39 @@ def test_a_damaged_file_is_named_not_trusted(home: Home, content: bytes) -> None
     (home.root / REMOTES_FILE).write_bytes(content)
     with pytest.raises(StoreError, match=REMOTES_FILE):
         load_remotes(home)
+
+
+# --- pick_remote -----------------------------------------------------------------------
+
+
+def test_the_only_remote_is_picked_when_none_is_named(home: Home) -> None:
+    remote = check_remote("team", CATALOG, "s3://runs", None)
+    add_remote(home, remote)
+    assert pick_remote(home, None) == remote and pick_remote(home, "team") == remote
+
+
+def test_several_remotes_and_none_named_lists_them_and_asks_for_one(home: Home) -> None:
+    for name in ("team", "backup"):
+        add_remote(home, check_remote(name, CATALOG, f"s3://{name}-runs", None))
+    with pytest.raises(ConfigError, match=r"several remotes are configured \(backup, team\)") as caught:
+        pick_remote(home, None)
+    assert caught.value.hint == "choose one with --remote NAME"
+    assert pick_remote(home, "backup").data == "s3://backup-runs"
+
+
+@pytest.mark.parametrize(
+    ("name", "says"), [(None, "no remote is configured"), ("team", "no remote named 'team'")]
+)
+def test_no_remote_configured_says_how_to_add_one(home: Home, name: str | None, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as caught:
+        pick_remote(home, name)
+    assert (caught.value.hint or "").startswith("add one: rewind remote add NAME --catalog postgres://")
+    assert not home.root.exists()
+
+
+def test_an_unknown_name_lists_the_configured_remotes(home: Home) -> None:
+    for name in ("team", "backup"):
+        add_remote(home, check_remote(name, CATALOG, f"s3://{name}-runs", None))
+    with pytest.raises(ConfigError, match="no remote named 'nope'") as caught:
+        pick_remote(home, "nope")
+    assert caught.value.hint == "configured: backup, team"
