@@ -143,13 +143,10 @@ def test_list_inspect_and_stats_on_the_remote_equal_the_local_ones(
     pushed(ci, ok, failing)
     assert ci.json("list", "--remote", "team") == ci.json("list")
     assert ci.json("list", "--remote", "team", "--failed") == ci.json("list", "--failed") != []
-    assert ci.json("list", "--remote", "team", "--name", "nightly") == ci.json("list", "--name", "nightly")
-    for by in ("model", "session", "provider"):
+    for by in ("model", "session"):
         assert ci.json("stats", "--remote", "team", "--by", by) == ci.json("stats", "--by", by)
     assert ci.json("inspect", "--remote", "team", "nightly") == ci.json("inspect", "nightly")
     assert ci.json("inspect", "--remote", "team", ok, "--step", "3") == ci.json("inspect", ok, "--step", "3")
-    assert ci.json("inspect", "--remote", "team", ok, "--conversation") == ci.json(
-        "inspect", ok, "--conversation")  # fmt: skip
     listed = ci("list", "--remote", "team")
     assert listed.returncode == 0 and ok in listed.stdout and "nightly" in listed.stdout
 
