@@ -1,9 +1,12 @@
 """Bodies in a team store's object storage: bundles, each one zstd stream of raw blobs.
 
-A push uploads the blobs the remote lacks as bundles of up to ``BUNDLE_RAW_BYTES`` raw
-bytes, each the concatenation of its blobs compressed as one zstd stream (so a body that
-repeats the previous one, as an agent's growing conversation does, costs only what it
-adds). A bundle's object name is the sha256 of its compressed bytes:
+A push uploads the bodies the remote lacks, session by session, as bundles: each the
+concatenation of its blobs compressed as one zstd stream (so a body that repeats the
+previous one, as an agent's growing conversation does, costs only what it adds). A
+session's small bodies (under ``LARGE_BODY``) go in bundles of up to ``SMALL_BUNDLE`` raw
+bytes, its large ones in bundles of their own kind of up to ``BUNDLE_RAW_BYTES``: a pull
+downloads whole bundles, so a small body another session shares (an empty output, a
+system prompt) never drags a large bundle along. A bundle's object name is the sha256 of its compressed bytes:
 ``<data>/bundles/<sha256>.rwb``. The catalog's ``blob_rows`` say where each blob is:
 ``(sha, raw_size, bundle, data_offset, data_length)``, offsets into the raw stream.
 
@@ -27,6 +30,8 @@ from rewind.store.blobs import sha256_hex
 __all__ = ["BUNDLE_RAW_BYTES", "BlobPlace", "Bundle", "BundleReader", "make_bundles", "upload"]
 
 BUNDLE_RAW_BYTES = 32 * 1024 * 1024
+SMALL_BUNDLE = 4 * 1024 * 1024
+LARGE_BODY = 256 * 1024
 ZSTD_LEVEL = 3
 WINDOW_LOG = 25  # 32 MiB: a whole bundle is one window, so repeats anywhere in it are found
 MAX_WINDOW = 1 << 27
@@ -54,12 +59,19 @@ class Bundle:
 
 
 def make_bundles(blobs: Iterable[tuple[str, bytes]]) -> Iterator[Bundle]:
-    """The blobs, in order, packed into bundles of up to ``BUNDLE_RAW_BYTES`` raw bytes
-    (a larger blob gets a bundle of its own)."""
+    """One session's blobs packed into bundles: the small ones, in order, up to
+    ``SMALL_BUNDLE`` raw bytes each, then the large ones up to ``BUNDLE_RAW_BYTES`` (a blob
+    larger than that gets a bundle of its own)."""
+    blobs = list(blobs)
+    yield from _packed([b for b in blobs if len(b[1]) < LARGE_BODY], SMALL_BUNDLE)
+    yield from _packed([b for b in blobs if len(b[1]) >= LARGE_BODY], BUNDLE_RAW_BYTES)
+
+
+def _packed(blobs: list[tuple[str, bytes]], limit: int) -> Iterator[Bundle]:
     batch: list[tuple[str, bytes]] = []
     size = 0
     for sha, data in blobs:
-        if batch and size + len(data) > BUNDLE_RAW_BYTES:
+        if batch and size + len(data) > limit:
             yield _bundle(batch)
             batch, size = [], 0
         batch.append((sha, data))

@@ -226,7 +226,7 @@ def bulk_insert(
     (row-by-row inserts cost milliseconds a row). The last row of a key wins."""
     if not rows:
         return
-    with _temp_lines(home, rows) as path:
+    with temp_lines(home, rows) as path:
         spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn.execute(
@@ -243,7 +243,8 @@ def sql_string(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _temp_lines(home: Home, rows: list[dict[str, Any]]) -> Iterator[Path]:
+def temp_lines(home: Home, rows: list[dict[str, Any]]) -> Iterator[Path]:
+    """``rows`` as a private JSON-lines file under the home's tmp/, removed after."""
     home.tmp_dir.mkdir(mode=0o700, exist_ok=True)
     path = home.tmp_dir / f"fold-{os.getpid()}-{next(_TMP)}.jsonl"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

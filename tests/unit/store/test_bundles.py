@@ -37,7 +37,9 @@ def sizes(found: list[Bundle]) -> list[list[int]]:
 
 @pytest.fixture
 def small_bundles(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(bundles, "BUNDLE_RAW_BYTES", 100)
+    """Bundles of 100 raw bytes, every blob a small one."""
+    monkeypatch.setattr(bundles, "SMALL_BUNDLE", 100)
+    monkeypatch.setattr(bundles, "LARGE_BODY", 10**6)
     return 100
 
 
@@ -62,6 +64,16 @@ def test_a_blob_larger_than_a_bundle_gets_one_of_its_own(small_bundles: int) -> 
     found = list(make_bundles([blob(10, 1), blob(250, 2), blob(10, 3), blob(20, 4)]))
     assert sizes(found) == [[10], [250], [10, 20]]
     assert found[1].places[0].data_offset == 0 and raw(found[1]) == blob(250, 2)[1]
+
+
+def test_small_bodies_never_share_a_bundle_with_large_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull downloads whole bundles: a small body (an empty output, a system prompt) that
+    another session shares must not drag a large bundle along."""
+    monkeypatch.setattr(bundles, "LARGE_BODY", 50)
+    monkeypatch.setattr(bundles, "SMALL_BUNDLE", 100)
+    monkeypatch.setattr(bundles, "BUNDLE_RAW_BYTES", 300)
+    found = list(make_bundles([blob(10, 1), blob(200, 2), blob(0, 3), blob(60, 4), blob(49, 5), blob(90, 6)]))
+    assert sizes(found) == [[10, 0, 49], [200, 60], [90]]
 
 
 def test_no_blobs_make_no_bundle() -> None:

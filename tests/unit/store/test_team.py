@@ -171,6 +171,22 @@ def test_a_session_whose_bodies_are_all_on_the_remote_is_published_sending_none(
     assert pull(other, remote, [rerun], env).added == [rerun]
 
 
+def test_pulling_a_small_session_does_not_download_a_large_one_sharing_its_output(
+    home: Home, other: Home, remote: Remote, env: Mapping[str, str]
+) -> None:
+    big = SessionWriter(home, make_start("big"))
+    record_step(big, 1, b'{"q": "big"}', os.urandom(3 * 1024 * 1024))
+    big.finish(0, b"same output\n", b"", ended_at=time.time())
+    small = SessionWriter(home, make_start("small"))
+    record_step(small, 1, b'{"q": "small"}', b"data: tiny\n\n")
+    small.finish(0, b"same output\n", b"", ended_at=time.time())  # its output is already on the remote
+    push(home, remote, [big.session_id], env)
+    assert push(home, remote, [small.session_id], env).bodies_skipped == 2  # the output and empty stderr
+    done = pull(other, remote, [small.session_id], env)
+    assert done.added == [small.session_id]
+    assert done.received_bytes < 64 * 1024, "the big session's bundle came along"
+
+
 def test_a_session_still_recording_is_refused_and_nothing_is_pushed(
     home: Home, remote: Remote, env: Mapping[str, str], remote_store: RemoteStore, bucket: Bucket
 ) -> None:
