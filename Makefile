@@ -111,14 +111,16 @@ lint: install
 
 # Latency and SSE (run.py), disk and read-back (disk.py), recorder memory (memory.py),
 # start-up (startup.py), diff and bisect of two 10,000-step sessions (compare.py), stats
-# over 1,000,000 steps (stats.py); each prints its figures and writes bench/results/*.json.
-bench: install clients
+# over 1,000,000 steps (stats.py), team-store push, pull and remote stats on the real
+# services (team.py); each prints its figures and writes bench/results/*.json.
+bench: install clients services
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/disk.py
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/stats.py
+	$(BIN)/python bench/team.py
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules $(FRAMEWORKS_NODE)/node_modules $(PLUGIN_VENV)
