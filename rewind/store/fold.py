@@ -261,7 +261,9 @@ def temp_lines(home: Home, rows: list[dict[str, Any]]) -> Iterator[Path]:
 
 def store_record(conn: Conn, home: Home, record: SessionRecord) -> None:
     """Seal ``record`` (its object and pointer) and tell the index where the object is."""
-    ref = seal_record(home, record, index_lookup(conn, home))
+    # A new record is never indexed yet: asking the scanning lookup would read every pack
+    # of the home for each session sealed (quadratic in the number of sessions).
+    ref = seal_record(home, record, index_lookup(conn, home), lambda sha: object_refs(conn, [sha]).get(sha))
     if ref is not None:
         row = {k: getattr(ref, k) for k in OBJECT_COLUMNS}
         bulk_insert(conn, home, "objects", [row], OBJECT_COLUMNS, ("sha",))

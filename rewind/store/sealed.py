@@ -157,14 +157,17 @@ def pointers(home: Home) -> Iterator[tuple[Path, Pointer | None, str | None]]:
 # -- sealing -------------------------------------------------------------------------------------
 
 
-def seal_record(home: Home, record: SessionRecord, lookup: Lookup) -> BlobRef | None:
+def seal_record(
+    home: Home, record: SessionRecord, lookup: Lookup, stored: Lookup | None = None
+) -> BlobRef | None:
     """Store ``record`` as an object (delta-coded against the previous recording of the
     same job) and write its pointer. Returns the new object's reference, or ``None`` if
-    an identical record was stored already."""
+    an identical record was stored already (``stored``: the cheap check for that, default
+    ``lookup``; a copy it misses is only stored twice)."""
     data = record_bytes(record)
     sha = sha256_hex(data)
     ref = None
-    if lookup(sha) is None:
+    if (stored or lookup)(sha) is None:
         pack = PackWriter(home.root, f"objects/{record.start.id}.pack")
         try:
             ref = pack.put(sha, data, _record_base(home, record.start, lookup, len(data)))

@@ -320,3 +320,17 @@ def test_session_line_of_the_journal_is_exactly_a_step_row(home: Home) -> None:
     writer.close()
     data = (home.session_journal(writer.session_id) / STEPS_FILE).read_bytes()
     assert data == line(step_row(rec))
+
+
+def test_sealing_a_session_does_not_rescan_every_pack(
+    home: Home, record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new record is never indexed yet; asking the scanning lookup for it read every
+    pack of the home for each session sealed (quadratic in the number of sessions)."""
+    record(steps=2)
+    scans: list[int] = []
+    real = fold.locate_objects
+    monkeypatch.setattr(fold, "locate_objects", lambda conn, home: scans.append(1) or real(conn, home))
+    later = record(steps=2)
+    assert scans == []
+    assert Store(home).load(later.session_id)[0].status == "complete"
