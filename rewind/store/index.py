@@ -127,12 +127,24 @@ class Store:
 
     def load(self, ref: str) -> tuple[SessionInfo, list[StepRecord], dict[str, bytes]]:
         """A session, its steps and every blob they (and its stdout/stderr) refer to."""
+        return self.load_many([ref])[0]
+
+    def load_many(self, refs: list[str]) -> list[tuple[SessionInfo, list[StepRecord], dict[str, bytes]]]:
+        """``load`` of each session ``refs`` names, the index opened once."""
+        found = []
         with self._open() as conn:
-            info = session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
-            steps = [step_from_row(row) for row in step_rows(conn, info.id)]
-            uses = blob_uses(info, steps)
-            refs = object_refs(conn, list(uses))
-        return info, steps, read_blobs(self.home.root, uses, refs)
+            for ref in refs:
+                info = session_infos(conn, "WHERE s.id = ?", [resolve(conn, ref)])[0]
+                steps = [step_from_row(row) for row in step_rows(conn, info.id)]
+                uses = blob_uses(info, steps)
+                found.append((info, steps, uses, object_refs(conn, list(uses))))
+        return [(info, steps, read_blobs(self.home.root, uses, refs_))
+                for info, steps, uses, refs_ in found]  # fmt: skip
+
+    def resolve(self, refs: list[str]) -> list[str]:
+        """The ids of the sessions ``refs`` name (see ``session``), the index opened once."""
+        with self._open() as conn:
+            return [resolve(conn, ref) for ref in refs]
 
     def rows(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The index rows of these sessions as stored (JSON columns as text), by table:

@@ -89,7 +89,7 @@ def push(
 ) -> Pushed:
     """Publish the sessions ``refs`` names on ``remote`` (see module)."""
     store = Store(home)
-    ids = list(dict.fromkeys(store.session(ref).id for ref in refs))
+    ids = list(dict.fromkeys(store.resolve(list(refs))))
     result = Pushed()
     with open_lake(remote, env) as conn:
         present = _ids_present(conn, ids)
@@ -119,10 +119,9 @@ def _new_bodies(local: dict[str, _Local], have: set[str]) -> list[list[tuple[str
     return groups
 
 
-def _load(store: Store, ids: Iterable[str]) -> dict[str, _Local]:
+def _load(store: Store, ids: list[str]) -> dict[str, _Local]:
     local: dict[str, _Local] = {}
-    for ref in ids:
-        info, steps, blobs = store.load(ref)  # every body verified
+    for info, steps, blobs in store.load_many(ids):  # every body verified
         if info.status == "recording":
             raise RemoteError(f"session {info.id} is still recording: nothing was pushed",
                               hint="push it once it has finished (`rewind record --push` does)")  # fmt: skip
@@ -386,6 +385,9 @@ class RemoteStore(Store):
     def load(self, ref: str) -> tuple[SessionInfo, list[StepRecord], dict[str, bytes]]:
         hint = f"pull the session first: rewind pull --remote {self.remote.name} {ref}"
         raise RemoteError("this command reads the local store only", hint=hint)
+
+    def load_many(self, refs: list[str]) -> list[tuple[SessionInfo, list[StepRecord], dict[str, bytes]]]:
+        return [self.load(ref) for ref in refs[:1]]  # refused, as load is
 
     def rows(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         raise RemoteError("this command reads the local store only")
