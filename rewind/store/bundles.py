@@ -25,14 +25,13 @@ import duckdb
 import zstandard
 
 from rewind.errors import RemoteError
-from rewind.store.blobs import sha256_hex
+from rewind.store.blobs import ZSTD_LEVEL, sha256_hex
 
 __all__ = ["BUNDLE_RAW_BYTES", "BlobPlace", "Bundle", "BundleReader", "make_bundles", "upload"]
 
 BUNDLE_RAW_BYTES = 32 * 1024 * 1024
 SMALL_BUNDLE = 4 * 1024 * 1024
 LARGE_BODY = 256 * 1024
-ZSTD_LEVEL = 3
 WINDOW_LOG = 25  # 32 MiB: a whole bundle is one window, so repeats anywhere in it are found
 MAX_WINDOW = 1 << 27
 
