@@ -105,39 +105,41 @@ def _quoted(url: str) -> str:
 
 
 class BundleReader:
-    """Blobs read from their bundles, each bundle downloaded once and every blob verified."""
+    """Blobs read from their bundles, each bundle downloaded once and every blob verified.
+
+    A bundle is decompressed only as far as the blobs asked for reach, so a damaged or
+    hostile object cannot inflate beyond what the catalog says is in it."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, data_url: str,
                  progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
         self.conn, self.data_url, self.progress = conn, data_url, progress
-        self._raw: dict[str, bytes] = {}
+        self._open: dict[str, _Inflating] = {}
 
     def get(self, place: BlobPlace, label: str) -> bytes:
         """The verified bytes of the blob at ``place``; ``RemoteError`` naming ``label``."""
-        raw = self._bundle(place.bundle, label)
         end = place.data_offset + place.data_length
-        data = raw[place.data_offset:end]
+        try:
+            raw = self._bundle(place.bundle, label).upto(end)
+        except zstandard.ZstdError:
+            raise RemoteError(f"{label}: the remote object {place.bundle} is not a valid bundle",
+                              hint="the remote copy is damaged; push it again") from None
+        data = bytes(raw[place.data_offset:end])
         if end > len(raw) or len(data) != place.raw_size or sha256_hex(data) != place.sha:
             raise RemoteError(f"{label}: body {place.sha} on the remote fails its sha256 check",
                               hint="the remote copy is damaged; push it again from a machine that has it")
         return data
 
-    def _bundle(self, name: str, label: str) -> bytes:
-        if name not in self._raw:
-            compressed = self._download(name, label)
-            try:
-                self._raw[name] = _decompress(compressed)
-            except zstandard.ZstdError:
-                raise RemoteError(f"{label}: the remote object {name} is not a valid bundle",
-                                  hint="the remote copy is damaged; push it again") from None
-        return self._raw[name]
+    def _bundle(self, name: str, label: str) -> _Inflating:
+        if name not in self._open:
+            self._open[name] = _Inflating(self._download(name, label))
+        return self._open[name]
 
     def _download(self, name: str, label: str) -> bytes:
         url = f"{self.data_url}/{name}"
         try:
             row = self.conn.execute(f"SELECT content FROM read_blob('{_quoted(url)}')").fetchone()
         except duckdb.HTTPException as exc:
-            if "404" not in str(exc):
+            if "HTTP 404" not in str(exc):
                 raise
             row = None
         if row is None:
@@ -149,7 +151,19 @@ class BundleReader:
         return data
 
 
-def _decompress(data: bytes) -> bytes:
-    decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-    with decompressor.stream_reader(data, read_across_frames=True) as reader:
-        return reader.read()
+class _Inflating:
+    """A downloaded bundle, decompressed on demand."""
+
+    def __init__(self, compressed: bytes) -> None:
+        decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+        self._reader = decompressor.stream_reader(compressed, read_across_frames=True)
+        self._raw = bytearray()
+        self._done = False
+
+    def upto(self, end: int) -> bytearray:
+        """The raw stream up to ``end`` (less if the stream is shorter)."""
+        while len(self._raw) < end and not self._done:
+            chunk = self._reader.read(min(end - len(self._raw), 1 << 24))
+            self._done = not chunk
+            self._raw += chunk
+        return self._raw

@@ -169,3 +169,15 @@ def test_a_missing_object_is_named(conn: duckdb.DuckDBPyConnection, remote: Remo
     with pytest.raises(RemoteError, match=f"step 4: the remote object {place.bundle} is missing") as caught:
         BundleReader(conn, remote.data, downloads.append).get(place, "step 4")
     assert "push the session again" in (caught.value.hint or "") and downloads == []
+
+
+def test_a_bundle_is_inflated_only_as_far_as_the_bodies_asked_for() -> None:
+    """A hostile object (200 MB of zeros in a few kB) cannot make a pull allocate more
+    than the catalog says the bundle holds."""
+    bomb = zstandard.ZstdCompressor().compress(bytes(200 * 1024 * 1024))
+    assert len(bomb) < 100_000
+    inflating = bundles._Inflating(bomb)
+    assert len(inflating.upto(10)) == 10
+    assert len(inflating.upto(1000)) == 1000
+    with pytest.raises(zstandard.ZstdError):
+        bundles._Inflating(b"not zstd at all").upto(10)
