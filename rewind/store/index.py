@@ -39,7 +39,7 @@ from rewind.errors import (
 from rewind.store.blobs import BlobReader, BlobRef
 from rewind.store.fold import Warn, fold_all, object_refs, sql_string
 from rewind.store.home import Home
-from rewind.store.journal import SEALED_SUFFIX, STEP_COLUMNS, decode_headers
+from rewind.store.journal import OBJECT_COLUMNS, SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
 from rewind.store.models import Gap, SessionInfo, StepRecord
 from rewind.store.stats import Aggregates, By, aggregate, session_aggregates
@@ -153,6 +153,12 @@ class Store:
             return {table: _dicts(conn.execute(f"SELECT * FROM {table} WHERE list_contains($ids, {key})",
                                                {"ids": session_ids}))
                     for table, key in (("sessions", "id"), ("steps", "session_id"), ("gaps", "session_id"))}
+
+    def objects(self) -> dict[str, BlobRef]:
+        """Every object the index knows, by sha (one query: no pack is read)."""
+        with self._open() as conn:
+            rows = conn.execute(f"SELECT {', '.join(OBJECT_COLUMNS)} FROM objects").fetchall()
+        return {row[0]: BlobRef(*row) for row in rows}
 
     def fold(self) -> None:
         """Fold every per-session record into the index now (any open does this first)."""

@@ -42,6 +42,10 @@ from rewind.store.models import Gap, SessionStart, StepRecord
 from rewind.store.sealed import earlier_blobs
 
 FINISH_FOLD_TIMEOUT = 5.0
+# Above this many packs, a recording learns the store's objects from the index, not by
+# reading every pack (O(objects in the home) for each recording: ~10 s at a million).
+SCAN_PACKS_MAX = 64
+INDEX_WAIT = 2.0
 RECENT = 4
 Base = tuple[str, bytes, int]  # sha, raw bytes, chain depth
 
@@ -252,13 +256,27 @@ class SessionWriter:
         return self._blob_reader
 
     def _known_objects(self) -> dict[str, BlobRef]:
-        """Every object in the store, by sha (packs scanned once, on first use)."""
+        """Every object in the store, by sha, found once, on first use: in a home of many
+        packs from the index (one query; objects of recordings not folded yet are missed,
+        and at worst stored twice), else by scanning the packs."""
         if self._known is None:
-            self._known = {}
-            with contextlib.suppress(OSError):
-                for ref in iter_objects(self.home.root):
-                    self._known.setdefault(ref.sha, ref)
+            self._known = self._indexed_objects()
+            if self._known is None:
+                self._known = {}
+                with contextlib.suppress(OSError):
+                    for ref in iter_objects(self.home.root):
+                        self._known.setdefault(ref.sha, ref)
         return self._known
+
+    def _indexed_objects(self) -> dict[str, BlobRef] | None:
+        if not self.home.index_path.exists() or _packs(self.home) <= SCAN_PACKS_MAX:
+            return None
+        from rewind.store.index import Store  # DuckDB: only for a home of many packs
+
+        try:
+            return Store(self.home, lock_timeout=INDEX_WAIT, warn=lambda _: None).objects()
+        except StoreError:
+            return None  # busy or damaged: scan instead
 
     def _depth_of(self, sha: str) -> int:
         """How many bases decoding ``sha`` goes through (remembered)."""
@@ -277,6 +295,13 @@ class SessionWriter:
             Store(self.home, lock_timeout=self.fold_timeout).fold()
         except StoreError:
             pass  # the journal stays; the next reader folds it
+
+
+def _packs(home: Home) -> int:
+    try:
+        return sum(1 for _ in os.scandir(home.objects_dir))
+    except OSError:
+        return 0
 
 
 def _shared_lock(home: Home) -> int:

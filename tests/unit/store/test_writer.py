@@ -372,3 +372,24 @@ def test_step_without_a_put_blob_fails_nothing_else(home: Home) -> None:
     store = Store(home)
     assert store.session(writer.session_id).steps == 2
     assert store.blob(store.steps(writer.session_id)[1].request_sha)
+
+
+def test_in_a_home_of_many_packs_the_objects_come_from_the_index(
+    home: Home, record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading every pack of a big home cost each recording O(objects in the home)."""
+    from rewind.store import writer as writer_module
+
+    first = record(steps=2)
+    monkeypatch.setattr(writer_module, "SCAN_PACKS_MAX", 0)
+
+    def no_scan(root: Path) -> None:
+        raise AssertionError("the packs were scanned")
+
+    monkeypatch.setattr(writer_module, "iter_objects", no_scan)
+    second = SessionWriter(home, make_start("again"))
+    record_step(second, 1)  # the same bodies as the first session's step 1
+    second.finish(0, b"out\n", b"err\n")
+    assert objects_in(home, second.session_id) == 0, "a body the store had was written again"
+    _, steps, blobs = Store(home).load(second.session_id)
+    assert len(steps) == 1 and blobs[steps[0].request_sha] and first.session_id != second.session_id
