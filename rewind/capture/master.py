@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewind.capture.lean import import_lean_addons
+from rewind.capture.lean import import_lean_addons, send_without_copies
 
 import_lean_addons()
+send_without_copies()
 
 from mitmproxy import options  # noqa: E402
 from mitmproxy.addons import next_layer, proxyserver, tlsconfig  # noqa: E402
