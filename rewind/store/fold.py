@@ -227,14 +227,18 @@ def bulk_insert(
     if not rows:
         return
     with temp_lines(home, rows) as path:
-        spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         conn.execute(
             f"{verb} INTO {table} BY NAME SELECT * EXCLUDE (_n) FROM ("
-            f"SELECT *, row_number() OVER () AS _n FROM read_json({sql_string(str(path))}, "
-            f"format = 'newline_delimited', columns = {spec})) "
+            f"SELECT *, row_number() OVER () AS _n FROM {read_lines(path, columns)}) "
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY _n DESC) = 1",
         )
+
+
+def read_lines(path: Path, columns: dict[str, str]) -> str:
+    """The SQL reading a ``temp_lines`` file as rows of these columns (name: type)."""
+    spec = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
+    return f"read_json({sql_string(str(path))}, format = 'newline_delimited', columns = {spec})"
 
 
 def sql_string(text: str) -> str:

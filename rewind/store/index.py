@@ -97,10 +97,7 @@ class Store:
     def gaps(self, session_id: str) -> list[Gap]:
         """The exchanges of one session that could not be stored."""
         with self._open() as conn:
-            rows = conn.execute(
-                "SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [session_id]
-            ).fetchall()
-        return [Gap(step, reason) for step, reason in rows]
+            return session_gaps(conn, session_id)
 
     def stats(self, by: By, since: float | None = None) -> Aggregates:
         """Calls, tokens, timings and failures of the steps started since ``since``, by ``by``."""
@@ -374,6 +371,12 @@ def step_rows(conn: Conn, session_id: str) -> list[dict[str, Any]]:
         for key in ("request_headers", "response_headers", "chunks"):
             row[key] = None if row[key] is None else json.loads(row[key])
     return rows
+
+
+def session_gaps(conn: Conn, session_id: str) -> list[Gap]:
+    """A session's gaps, by step."""
+    rows = conn.execute("SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [session_id])
+    return [Gap(step, reason) for step, reason in rows.fetchall()]
 
 
 def step_from_row(row: dict[str, Any]) -> StepRecord:

@@ -33,13 +33,15 @@ from typing import Any
 
 from rewind.errors import RemoteError, SessionNotFound, StoreError
 from rewind.store.bundles import BlobPlace, BundleReader, make_bundles, upload
-from rewind.store.fold import sql_string, temp_lines
+from rewind.store.fold import read_lines, temp_lines
 from rewind.store.home import Home, ensure_home
 from rewind.store.index import (
     SESSIONS_SQL,
     Store,
     blob_uses,
     resolve,
+    session_filters,
+    session_gaps,
     session_infos,
     step_from_row,
     step_rows,
@@ -101,7 +103,7 @@ def push(
         all_blobs = {sha: data for s in local.values() for sha, data in s.blobs.items()}
         refuse_secrets([session_json(s.info, s.steps) for s in local.values()], all_blobs, tuple(literals),
                        what="pushed")  # fmt: skip
-        have = _blobs_present(conn, list(all_blobs))
+        have = set(_places(conn, list(all_blobs)))
         result.bodies_skipped = len(have)
         places = _upload(conn, remote, _new_bodies(local, have), result, progress)
         _publish(conn, home, store.rows(result.added), places)
@@ -131,11 +133,6 @@ def _load(store: Store, ids: list[str]) -> dict[str, _Local]:
 
 def _ids_present(conn: Conn, ids: list[str]) -> set[str]:
     rows = conn.execute("SELECT id FROM sessions WHERE list_contains(?, id)", [ids]).fetchall()
-    return {row[0] for row in rows}
-
-
-def _blobs_present(conn: Conn, shas: list[str]) -> set[str]:
-    rows = conn.execute("SELECT sha FROM blobs WHERE list_contains(?, sha)", [shas]).fetchall()
     return {row[0] for row in rows}
 
 
@@ -187,10 +184,9 @@ def _stage(conn: Conn, home: Home, table: str, rows: list[dict[str, Any]]) -> No
     if not rows:
         return
     kinds = conn.execute(f"SELECT * FROM {table} LIMIT 0").description or ()
-    spec = ", ".join(f"'{name}': '{_read_type(kind)}'" for name, kind, *_ in kinds)
+    columns = {name: _read_type(kind) for name, kind, *_ in kinds}
     with temp_lines(home, rows) as path:
-        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_json({sql_string(str(path))}, "
-                     f"format = 'newline_delimited', columns = {{{spec}}})")  # fmt: skip
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {read_lines(path, columns)}")
 
 
 def _read_type(kind: Any) -> str:
@@ -236,11 +232,8 @@ def _counting(result: Pulled, progress: Callable[[int], None] | None) -> Callabl
 def _chosen(conn: Conn, refs: list[str], name: str | None, since: float | None) -> list[str]:
     ids = [resolve(conn, ref) for ref in refs]
     if name is not None or since is not None:
-        clauses = ["name = ?"] * (name is not None) + ["started_at >= ?"] * (since is not None)
-        params = [p for p in (name, since) if p is not None]
-        rows = conn.execute(
-            f"SELECT id FROM sessions WHERE {' AND '.join(clauses)} ORDER BY started_at", params
-        ).fetchall()
+        where, params = session_filters(name, since)
+        rows = conn.execute(f"SELECT s.id FROM sessions s {where} ORDER BY s.started_at", params).fetchall()
         ids += [row[0] for row in rows]
         if not rows and not refs:
             raise SessionNotFound("no session on the remote matches", hint="`rewind list --remote NAME`")
@@ -252,7 +245,7 @@ def _fetch(
 ) -> tuple[SessionInfo, list[StepRecord], list[Gap], dict[str, bytes]]:
     info = session_infos(conn, "WHERE s.id = ?", [sid])[0]
     steps = [step_from_row(row) for row in step_rows(conn, sid)]
-    gaps = _gaps(conn, sid)
+    gaps = session_gaps(conn, sid)
     uses = blob_uses(info, steps)
     places = _places(conn, list(uses))
     blobs: dict[str, bytes] = {}
@@ -261,11 +254,6 @@ def _fetch(
             raise RemoteError(f"session {sid}: {label}: body {sha} is not on the remote")
         blobs[sha] = reader.get(places[sha], f"session {sid}: {label}")
     return info, steps, gaps, blobs
-
-
-def _gaps(conn: Conn, sid: str) -> list[Gap]:
-    rows = conn.execute("SELECT step, reason FROM gaps WHERE session_id = ? ORDER BY step", [sid]).fetchall()
-    return [Gap(step, reason) for step, reason in rows]
 
 
 def _places(conn: Conn, shas: list[str]) -> dict[str, BlobPlace]:
@@ -382,15 +370,16 @@ class RemoteStore(Store):
             assert self._reader is not None
             return self._reader.get(places[sha], f"body {sha}")
 
-    def load(self, ref: str) -> tuple[SessionInfo, list[StepRecord], dict[str, bytes]]:
-        hint = f"pull the session first: rewind pull --remote {self.remote.name} {ref}"
-        raise RemoteError("this command reads the local store only", hint=hint)
-
     def load_many(self, refs: list[str]) -> list[tuple[SessionInfo, list[StepRecord], dict[str, bytes]]]:
-        return [self.load(ref) for ref in refs[:1]]  # refused, as load is
+        """Refused (``load`` too): bodies are read from a team store by pulling."""
+        raise self._local_only(refs[0] if refs else "SESSION")
 
     def rows(self, session_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-        raise RemoteError("this command reads the local store only")
+        raise self._local_only(session_ids[0] if session_ids else "SESSION")
+
+    def _local_only(self, ref: str) -> RemoteError:
+        hint = f"pull the session first: rewind pull --remote {self.remote.name} {ref}"
+        return RemoteError("this command reads the local store only", hint=hint)
 
     def fold(self) -> None:
         """Nothing to fold: a team store has no per-session records."""
