@@ -10,6 +10,13 @@ the real package first (``mitmdump -s addons/record.py``), nothing changes.
 ``send()`` left over (``data[n:]`` of bytes) before buffering it: a 100 MB response passed
 on to the agent briefly held three copies. Python 3.12 slices a memoryview instead; this
 backports that for large writes on older Pythons.
+
+``skip_debug_checks``: unless Python runs with ``-O``, mitmproxy type-checks every field of
+every request and response it builds (``MessageData.__post_init__``, under ``if __debug__``),
+through ``typing`` introspection: about 85 us a call here, half the cost of building the
+pair. Those fields come from mitmproxy's own parsers; ``python -O`` runs mitmproxy
+without the check, and so does the embedded master (only it: a user's ``mitmdump``
+loading Rewind's addons keeps its checks).
 """
 
 from __future__ import annotations
@@ -53,3 +60,15 @@ def send_without_copies() -> None:
 
     write._rewind_zero_copy = True  # type: ignore[attr-defined]
     transport.write = write
+
+
+def skip_debug_checks() -> None:
+    """mitmproxy's requests and responses are built without the ``__debug__`` field check."""
+    from mitmproxy import http
+
+    http.MessageData.__post_init__ = _no_check  # type: ignore[method-assign]
+
+
+def _no_check(self: object) -> None:
+    """``MessageData.__post_init__`` without its ``__debug__`` check: nothing to do."""
+

@@ -10,11 +10,13 @@ never block or break the agent's response and are never swallowed: each is repor
 once and counted (the future then resolves to ``False``), and ``close()`` drains the queue.
 
 ``later(job)`` defers work that need not delay a response (describing a stored step).
-Called while storing in the proxy's event loop, the job is scheduled on that loop: it runs
-once the response hook has returned and the response's bytes are written. Called on the
-worker, it is queued behind what is there. Jobs never run in another thread than the one
-storing (a second thread computing beside the event loop only makes it wait for the GIL),
-and ``close()`` runs any job still pending (a loop stopped before running it).
+Called while storing in the proxy's event loop, the job is run on that loop ``DEFER_S``
+later, together with every other job asked for meanwhile (at once when ``MAX_DEFERRED``
+are waiting): not right after the response, when an agent that got its answer is most
+likely to send its next request, but while it thinks or waits for its next answer.
+Called on the worker, it is queued behind what is there. Jobs never run in another thread
+than the one storing (a second thread computing beside the event loop only makes it wait
+for the GIL), and ``close()`` runs any job still waiting (a loop stopped before its turn).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from rewind.core.exchange import Exchange
 
 _Item = tuple[Exchange, "Future[bool]"] | Callable[[], None]
 INLINE_MAX_BYTES = 256 * 1024  # bodies up to this are stored in the caller when idle
+DEFER_S = 0.02  # how long a job asked for on the event loop waits, with the others
+MAX_DEFERRED = 256  # this many waiting run at once
 
 
 class BackgroundSink:
@@ -45,7 +49,7 @@ class BackgroundSink:
         self._closed = False
         self._queued = 0  # written by the submitting thread only
         self._handled = 0  # written by the worker only
-        self._pending: set[Callable[[], None]] = set()  # jobs scheduled on the event loop
+        self._pending: list[Callable[[], None]] = []  # jobs deferred on the event loop
         self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="rewind-sink", daemon=True)
         self._thread.start()
@@ -65,22 +69,25 @@ class BackgroundSink:
         return done
 
     def later(self, job: Callable[[], None]) -> None:
-        """Run ``job`` after the current response is on its way (see module). Thread-safe."""
+        """Run ``job`` once the response is long gone (see module). Thread-safe."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self._queue.put(job)
             return
         with self._pending_lock:
-            self._pending.add(job)
-        loop.call_soon(self._run_pending, job)
+            self._pending.append(job)
+            waiting = len(self._pending)
+        if waiting >= MAX_DEFERRED:
+            loop.call_soon(self._run_pending)
+        elif waiting == 1:  # the first since the last run: nothing else will run it
+            loop.call_later(DEFER_S, self._run_pending)
 
-    def _run_pending(self, job: Callable[[], None]) -> None:
+    def _run_pending(self) -> None:
         with self._pending_lock:
-            if job not in self._pending:
-                return
-            self._pending.discard(job)
-        _run_job(job)
+            jobs, self._pending = self._pending, []
+        for job in jobs:
+            _run_job(job)
 
     def close(self, timeout: float = 60.0) -> list[str]:
         """Finish every queued exchange; the failures seen."""
@@ -93,10 +100,7 @@ class BackgroundSink:
     def _run_left_jobs(self) -> None:
         """Jobs a stopped loop never ran, and jobs the worker queued behind the end while
         storing the last exchanges."""
-        with self._pending_lock:
-            left, self._pending = list(self._pending), set()
-        for job in left:
-            _run_job(job)
+        self._run_pending()
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if callable(item):

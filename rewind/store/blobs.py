@@ -40,6 +40,9 @@ NO_BASE = bytes(32)
 ZSTD_LEVEL = 3
 MAX_DEPTH = 64  # longest delta chain; a read decodes at most this many objects
 MAX_DELTA_BASE = 32 * 1024 * 1024  # bigger bodies are compressed on their own
+# Smaller ones too: a dictionary costs a compressor of its own, about five times the time
+# of compressing a few hundred bytes plainly, to save a few dozen bytes.
+MIN_DELTA_SIZE = 512
 MAX_WINDOW = 1 << 31
 
 

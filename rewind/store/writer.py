@@ -29,6 +29,7 @@ from rewind.errors import BlobCorrupt, BlobMissing, StoreError
 from rewind.store.blobs import (
     MAX_DELTA_BASE,
     MAX_DEPTH,
+    MIN_DELTA_SIZE,
     BlobReader,
     BlobRef,
     PackWriter,
@@ -211,7 +212,7 @@ class SessionWriter:
         self._verified.add(sha)
 
     def _base_for(self, chain: str | None, near: str | None, size: int) -> Base | None:
-        if chain is None or size > MAX_DELTA_BASE:
+        if chain is None or not MIN_DELTA_SIZE <= size <= MAX_DELTA_BASE:
             return None
         for base in (self._earlier(chain), self._recent_base(near), self._bases.get(chain)):
             if base is not None and base[2] < MAX_DEPTH - 1:

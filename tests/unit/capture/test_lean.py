@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 import tracemalloc
 from asyncio import selector_events
@@ -59,3 +60,39 @@ def test_small_writes_arrive_as_they_are() -> None:
     lean.send_without_copies()
     received, _ = asyncio.run(_send_and_receive(b"hello" * 10))
     assert received == b"hello" * 10
+
+
+# Builds a response with a mistyped field, which mitmproxy's __debug__ check refuses.
+_MISTYPED = """
+import sys
+{setup}
+from mitmproxy import http
+try:
+    http.Response(b"HTTP/1.1", 200, b"OK", http.Headers(), b"", None, "not a timestamp", None)
+except TypeError:
+    print("checked")
+else:
+    print("unchecked")
+"""
+_EMBEDDED = """
+import tempfile
+from pathlib import Path
+from rewind.capture.master import ProxySpec, ProxyThread
+proxy = ProxyThread(ProxySpec(Path(tempfile.mkdtemp()), (), ()))
+proxy.start()
+proxy.stop()
+"""
+
+
+def _mistyped_response_in(setup: str) -> str:
+    code = _MISTYPED.format(setup=setup)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.strip()
+
+
+def test_the_embedded_master_builds_messages_without_the_debug_check() -> None:
+    assert _mistyped_response_in(_EMBEDDED) == "unchecked"
+
+
+def test_a_users_mitmdump_loading_our_addons_keeps_the_check() -> None:
+    assert _mistyped_response_in("import rewind.cli.mitmdump") == "checked"

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from rewind.capture import sink as sink_module
 from rewind.capture.sink import INLINE_MAX_BYTES, BackgroundSink
 from rewind.core.exchange import Exchange
 
@@ -68,20 +69,41 @@ def test_a_submit_after_close_fails_loudly_and_does_not_hang(capsys: pytest.Capt
     assert sink.failures and "step 9 was NOT recorded" in capsys.readouterr().err
 
 
-def test_a_later_job_on_the_event_loop_runs_after_the_current_callback() -> None:
+def test_later_jobs_on_the_event_loop_run_together_well_after_the_responses() -> None:
     import asyncio
 
     order: list[str] = []
     sink = BackgroundSink(lambda ex: sink.later(lambda: order.append(f"described {ex.step}")))
 
-    async def response_hook() -> None:
-        sink.submit(_ex(1))  # small and idle: stored in this thread
-        order.append("response sent")
-        await asyncio.sleep(0)
+    async def two_responses() -> None:
+        for step in (1, 2):
+            sink.submit(_ex(step))  # small and idle: stored in this thread
+            order.append(f"response {step} sent")
+            await asyncio.sleep(0)  # the agent's next request comes in
+        order.append("still waiting")
+        await asyncio.sleep(sink_module.DEFER_S * 3)
 
-    asyncio.run(response_hook())
-    assert order == ["response sent", "described 1"]
+    asyncio.run(two_responses())
+    assert order == ["response 1 sent", "response 2 sent", "still waiting", "described 1", "described 2"]
     sink.close()
+
+
+def test_many_waiting_jobs_run_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.setattr(sink_module, "MAX_DEFERRED", 3)
+    ran: list[int] = []
+    sink = BackgroundSink(lambda ex: sink.later(lambda: ran.append(ex.step)))
+
+    async def three_responses() -> list[int]:
+        for step in (1, 2, 3):
+            sink.submit(_ex(step))
+        await asyncio.sleep(0)
+        return list(ran)
+
+    assert asyncio.run(three_responses()) == [1, 2, 3]
+    sink.close()
+    assert ran == [1, 2, 3]
 
 
 def test_a_later_job_the_loop_never_ran_runs_at_close() -> None:

@@ -173,7 +173,7 @@ def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home, prep
 
 def test_chains_are_bounded_by_max_depth(home: Home) -> None:
     writer = SessionWriter(home, make_start())
-    shas = [writer.put_blob(b"turn %d " % n * 10, chain="c") for n in range(MAX_DEPTH + 3)]
+    shas = [writer.put_blob(b"turn %d " % n * 80, chain="c") for n in range(MAX_DEPTH + 3)]
     writer.finish(0)
     refs = {r.sha: r for r in iter_objects(home.root)}
 
@@ -182,7 +182,18 @@ def test_chains_are_bounded_by_max_depth(home: Home) -> None:
         return 0 if base is None else 1 + depth(base)
 
     assert max(depth(s) for s in shas) == MAX_DEPTH - 1
-    assert Store(home).blob(shas[-1]) == b"turn %d " % (MAX_DEPTH + 2) * 10
+    assert Store(home).blob(shas[-1]) == b"turn %d " % (MAX_DEPTH + 2) * 80
+
+
+def test_small_bodies_are_compressed_on_their_own_and_the_chain_goes_on(home: Home) -> None:
+    writer = SessionWriter(home, make_start())
+    small = [writer.put_blob(b'{"turn": %d}' % n, chain="c") for n in range(3)]
+    large = writer.put_blob(b'{"turn": 2}' + b" and what it adds" * 40, chain="c")
+    writer.finish(0)
+    refs = {r.sha: r for r in iter_objects(home.root)}
+    assert [refs[s].base for s in small] == [None, None, None]
+    assert refs[large].base == small[-1]  # a large body still deltas against the chain's last
+    assert Store(home).blob(small[1]) == b'{"turn": 1}'
 
 
 def test_gaps_are_journaled_and_counted(home: Home) -> None:
