@@ -133,6 +133,8 @@ def encode_text(value: str) -> str | dict[str, str]:
     Headers arrive as text with undecodable bytes kept as surrogate escapes; those bytes
     go back out unchanged on replay.
     """
+    if value.isascii():  # most headers: nothing to check
+        return value
     raw = value.encode("utf-8", "surrogateescape")
     try:
         return raw.decode("utf-8")
@@ -175,9 +177,12 @@ def plain_text(value: str | None) -> str | None:
 # -- lines ---------------------------------------------------------------------------------
 
 
+_STEP_FIELDS = tuple(f.name for f in fields(StepRecord))
+
+
 def step_row(rec: StepRecord) -> dict[str, Any]:
     """A step as a JSON-ready row: headers lossless, chunks as [t_ms, length] pairs."""
-    row = {f.name: getattr(rec, f.name) for f in fields(rec)}
+    row = {name: getattr(rec, name) for name in _STEP_FIELDS}
     row["request_headers"] = encode_headers(rec.request_headers)
     row["response_headers"] = encode_headers(rec.response_headers)
     row["chunks"] = None if rec.chunks is None else [list(c) for c in rec.chunks]

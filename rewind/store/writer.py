@@ -106,8 +106,12 @@ class SessionWriter:
     def prepare(self) -> None:
         """Scan the packs and read the previous recording of this job now, so that the
         first ``put_blob`` (on a response's path) need not. Call it from a thread of its
-        own while the agent starts; ``put_blob`` does the same on first use anyway."""
+        own while the agent starts; ``put_blob`` does the same on first use anyway. A
+        session closed first (the proxy could not start) is left alone: the process may be
+        ending, and a thread still reading packs or the index then can crash it."""
         with self._lock:
+            if not self._open:
+                return
             self._known_objects()
             self._reference()
 

@@ -196,6 +196,16 @@ def test_small_bodies_are_compressed_on_their_own_and_the_chain_goes_on(home: Ho
     assert Store(home).blob(small[1]) == b'{"turn": 1}'
 
 
+def test_prepare_after_an_abort_reads_nothing(home: Home) -> None:
+    first = SessionWriter(home, make_start())
+    first.put_blob(b"an object in the store")
+    first.finish(0)
+    writer = SessionWriter(home, make_start())
+    writer.abort()  # the proxy could not start; the preparing thread comes late
+    writer.prepare()
+    assert writer._known is None  # noqa: SLF001 - no pack (or index) was read
+
+
 def test_gaps_are_journaled_and_counted(home: Home) -> None:
     writer = SessionWriter(home, make_start())
     writer.add_gap(1, "body too large")
