@@ -2,6 +2,11 @@
 
 Uses ``HTTP_PROXY`` when ``--proxy`` is given (ignoring NO_PROXY, since the benchmark's
 upstream is on loopback) and prints one JSON line of per-call timings.
+
+``--path NAME=PROXY`` (repeatable) interleaves paths instead: one keep-alive connection
+per path (``PROXY`` empty: direct; ``env``: ``HTTP_PROXY``), taking turns call by call,
+so every path sees the same moments of a noisy machine. It prints
+``{"paths": {NAME: [latency_ms, ...]}}``.
 """
 
 from __future__ import annotations
@@ -14,12 +19,29 @@ import time
 from urllib.parse import urlsplit
 
 
-def connect(url: str, use_proxy: bool) -> tuple[http.client.HTTPConnection, str]:
+def connect(
+    url: str, use_proxy: bool, proxy_url: str | None = None
+) -> tuple[http.client.HTTPConnection, str]:
     target = urlsplit(url)
     if use_proxy:
-        proxy = urlsplit(os.environ["HTTP_PROXY"])
+        proxy = urlsplit(proxy_url or os.environ["HTTP_PROXY"])
         return http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=30), url
     return http.client.HTTPConnection(target.hostname, target.port, timeout=30), target.path
+
+
+def interleaved(url: str, paths: list[str], n: int) -> dict[str, list[float]]:
+    """``n`` calls on each path, taking turns; latency per call and path."""
+    conns = {}
+    for spec in paths:
+        name, _, proxy = spec.partition("=")
+        via = os.environ["HTTP_PROXY"] if proxy == "env" else proxy or None
+        conns[name] = connect(url, via is not None, via)
+    out: dict[str, list[float]] = {name: [] for name in conns}
+    for i in range(n):
+        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": f"bench call {i}"}]})
+        for name, (conn, path) in conns.items():
+            out[name].append(call(conn, path, body.encode())[0])
+    return out
 
 
 def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> tuple[float, float, float]:
@@ -45,7 +67,11 @@ def main() -> None:
     parser.add_argument("--sse", action="store_true")
     parser.add_argument("--delay-ms", type=int, default=0)
     parser.add_argument("--proxy", action="store_true")
+    parser.add_argument("--path", action="append", default=[])
     args = parser.parse_args()
+    if args.path:
+        print(json.dumps({"paths": interleaved(args.url, args.path, args.n)}))
+        return
     marker = f" [[delay:{args.delay_ms}]]" if args.delay_ms else ""
     conn, path = connect(args.url, args.proxy)
     results = []
