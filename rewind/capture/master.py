@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewind.capture.lean import import_lean_addons, send_without_copies, skip_debug_checks
+from rewind.capture.lean import import_lean_addons, lighten_mitmproxy, send_without_copies
 
 import_lean_addons()
 send_without_copies()
@@ -107,7 +107,7 @@ class ProxyThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop.set_exception_handler(_quiet_on_cancel)
-        skip_debug_checks()  # here, not at import: a user's mitmdump loading our addons keeps its checks
+        lighten_mitmproxy()  # here, not at import: a user's mitmdump loading our addons is left as it is
         opts = options.Options()
         master = Master(opts)
         server = proxyserver.Proxyserver()

@@ -96,3 +96,56 @@ def test_the_embedded_master_builds_messages_without_the_debug_check() -> None:
 
 def test_a_users_mitmdump_loading_our_addons_keeps_the_check() -> None:
     assert _mistyped_response_in("import rewind.cli.mitmdump") == "checked"
+
+
+HEADERS = [(b"Content-Type", b"application/json"), (b"Set-Cookie", b"a=1"), (b"set-cookie", b"b=2"),
+           (b"X-Bytes", b"\xff\xfe")]
+LOOKUPS = ["content-type", "CONTENT-TYPE", b"content-type", "set-cookie", "x-bytes", "absent", b"absent", ""]
+
+
+def test_quick_header_lookups_answer_as_mapping_does() -> None:
+    from collections.abc import Mapping
+
+    from mitmproxy import http
+
+    before = http.Headers(HEADERS)
+    expected = [(Mapping.get(before, k), Mapping.get(before, k, "dflt"), Mapping.__contains__(before, k))
+                for k in LOOKUPS]
+    lean.quick_header_lookups()
+    after = http.Headers(HEADERS)
+    assert [(after.get(k), after.get(k, "dflt"), k in after) for k in LOOKUPS] == expected
+    assert after.get("set-cookie") == "a=1, b=2"  # folded, as before
+    assert http.Headers.get is not Mapping.get  # installed
+
+
+def test_remembered_url_parsing_answers_as_before_and_still_refuses() -> None:
+    from mitmproxy.net.http import url
+
+    targets = [b"127.0.0.1:8080", b"api.openai.com", b"[::1]:443", "localhost:4000", b"xn--bcher-kva.de"]
+    expected = [url.parse_authority(t, check=True) for t in targets]
+    full = [b"http://127.0.0.1:8080/v1/chat?x=1", b"https://api.openai.com/v1/responses"]
+    expected_full = [url.parse(u) for u in full]
+    lean.remember_url_parsing()
+    lean.remember_url_parsing()  # once
+    for _ in range(2):  # the second time from memory
+        assert [url.parse_authority(t, check=True) for t in targets] == expected
+    assert [url.parse(u) for u in full] == expected_full
+    assert url.parse_authority.cache_info().hits >= len(targets)  # answered from memory
+    for _ in range(2):  # a refusal is raised each time, never remembered as an answer
+        with pytest.raises(ValueError):
+            url.parse_authority(b"bad host:99999", check=True)
+        with pytest.raises(ValueError):
+            url.parse_authority(b"b\xc3\xbccher.de", check=True)
+        with pytest.raises(ValueError):
+            url.parse(b"http:///no-host")
+    assert url.parse_authority(b"bad host:99999", check=False) == ("bad host:99999", None)
+
+
+def test_the_version_check_still_refuses_an_unknown_version() -> None:
+    from mitmproxy.net.http.http1 import read
+
+    lean.quick_header_lookups()
+    read.raise_if_http_version_unknown(b"HTTP/1.1")
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            read.raise_if_http_version_unknown(b"HTTP/x")
