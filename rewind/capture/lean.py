@@ -90,7 +90,6 @@ def _no_check(self: object) -> None:
     """``MessageData.__post_init__`` without its ``__debug__`` check: nothing to do."""
 
 
-
 def remember_url_parsing() -> None:
     """``url.parse`` and ``url.parse_authority`` remember their last answers (once)."""
     from mitmproxy.net.http import url
