@@ -19,14 +19,23 @@ import time
 from urllib.parse import urlsplit
 
 
-def connect(
-    url: str, use_proxy: bool, proxy_url: str | None = None
-) -> tuple[http.client.HTTPConnection, str]:
+def connect(url: str, proxy_url: str | None) -> tuple[http.client.HTTPConnection, str]:
+    """A connection to ``url``'s server, or to the proxy at ``proxy_url``, and the request
+    target to send on it."""
     target = urlsplit(url)
-    if use_proxy:
-        proxy = urlsplit(proxy_url or os.environ["HTTP_PROXY"])
+    if proxy_url is not None:
+        proxy = urlsplit(proxy_url)
         return http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=30), url
     return http.client.HTTPConnection(target.hostname, target.port, timeout=30), target.path
+
+
+def request_body(i: int, marker: str = "", stream: bool = False) -> bytes:
+    """The ``i``-th chat-completions call of a run."""
+    message = {"role": "user", "content": f"bench call {i}{marker}"}
+    body: dict[str, object] = {"model": "gpt-4o", "messages": [message]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body).encode()
 
 
 def interleaved(url: str, paths: list[str], n: int) -> dict[str, list[float]]:
@@ -34,13 +43,12 @@ def interleaved(url: str, paths: list[str], n: int) -> dict[str, list[float]]:
     conns = {}
     for spec in paths:
         name, _, proxy = spec.partition("=")
-        via = os.environ["HTTP_PROXY"] if proxy == "env" else proxy or None
-        conns[name] = connect(url, via is not None, via)
+        conns[name] = connect(url, os.environ["HTTP_PROXY"] if proxy == "env" else proxy or None)
     out: dict[str, list[float]] = {name: [] for name in conns}
     for i in range(n):
-        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": f"bench call {i}"}]})
+        body = request_body(i)
         for name, (conn, path) in conns.items():
-            out[name].append(call(conn, path, body.encode())[0])
+            out[name].append(call(conn, path, body)[0])
     return out
 
 
@@ -73,13 +81,8 @@ def main() -> None:
         print(json.dumps({"paths": interleaved(args.url, args.path, args.n)}))
         return
     marker = f" [[delay:{args.delay_ms}]]" if args.delay_ms else ""
-    conn, path = connect(args.url, args.proxy)
-    results = []
-    for i in range(args.n):
-        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"bench call {i}{marker}"}]}
-        if args.sse:
-            body["stream"] = True
-        results.append(call(conn, path, json.dumps(body).encode()))
+    conn, path = connect(args.url, os.environ["HTTP_PROXY"] if args.proxy else None)
+    results = [call(conn, path, request_body(i, marker, args.sse)) for i in range(args.n)]
     print(
         json.dumps(
             {
