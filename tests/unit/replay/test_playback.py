@@ -33,9 +33,13 @@ class Reply:
     def body(self) -> bytes:
         return b"".join(data for _, data in self.chunks)
 
-    def gaps(self) -> list[float]:
-        times = [t for t, _ in self.chunks]
-        return [b - a for a, b in zip(times, times[1:], strict=False)]
+    def arrivals(self, sent: float) -> list[float]:
+        """When each chunk arrived, in seconds since the request was ``sent``.
+
+        Bounds from the request, not gaps between arrivals: the client's own lateness in
+        reading one chunk shortens the next gap it sees, but cannot make any chunk early.
+        """
+        return [t - sent for t, _ in self.chunks]
 
 
 class Client:
@@ -117,8 +121,10 @@ def test_fast_pace_does_not_wait_for_recorded_gaps() -> None:
 
 def test_original_pace_honours_recorded_gaps() -> None:
     async def scenario(server: PlaybackServer, client: Client) -> None:
+        sent = time.monotonic()
         reply = await client.send(server.register(200, "OK", SSE_HEADERS, CHUNKS))
-        assert all(gap >= 0.15 for gap in reply.gaps())  # recorded: 0.2 s each
+        recorded = [t_ms / 1000 for t_ms, _ in CHUNKS]  # 0.2 s apart
+        assert all(at >= t for at, t in zip(reply.arrivals(sent), recorded, strict=True))
 
     serve(scenario, ORIGINAL)
 
@@ -127,10 +133,11 @@ def test_factor_pace_scales_gaps_relative_to_original() -> None:
     chunks = [(0.0, b"a"), (300.0, b"b"), (1200.0, b"c")]
 
     async def scenario(server: PlaybackServer, client: Client) -> None:
+        sent = time.monotonic()
         reply = await client.send(server.register(200, "OK", SSE_HEADERS, chunks))
-        short, long = reply.gaps()
-        assert short >= 0.05 and long > short * 2  # 4x: 0.075 s and 0.225 s, same shape
-        assert long < 0.9  # faster than the recorded 0.9 s gap
+        _, second, third = reply.arrivals(sent)
+        assert second >= 0.075 and third >= 0.3  # 4x: at 75 and 300 ms instead of 300 and 1,200
+        assert third < 1.2  # sooner than recorded
 
     serve(scenario, parse_pace("4x"))
 

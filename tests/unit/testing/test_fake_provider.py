@@ -56,17 +56,24 @@ def chat_body(path: str, text: str, **extra: Any) -> dict[str, Any]:
 
 
 def event_times(fake: FakeProvider, path: str, body: Any, headers: Any) -> list[float]:
-    """When each ``data:`` line of a streamed reply arrived."""
+    """When each ``data:`` line of a streamed reply arrived, in seconds since the request."""
     connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=10)
+    connection.connect()
+    start = time.monotonic()
     connection.request("POST", path, json.dumps(body).encode(), headers)
     response = connection.getresponse()
-    times = [time.monotonic() for line in response if line.startswith(b"data:")]
+    times = [time.monotonic() - start for line in response if line.startswith(b"data:")]
     connection.close()
     return times
 
 
-def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+def paced(times: list[float], delay_s: float) -> bool:
+    """Whether event ``i`` came no sooner than ``i`` delays after the request.
+
+    A bound from the request, not between arrivals: the client's own lateness in reading
+    one event shortens the next gap it sees, but cannot make any event early.
+    """
+    return all(at >= index * delay_s for index, at in enumerate(times))
 
 
 # --- OpenAI, Anthropic, Gemini at the HTTP level -------------------------------------------
@@ -107,13 +114,13 @@ def test_openai_stream_ends_with_usage_chunk_then_done(fake_provider: FakeProvid
 def test_delay_marker_sets_the_gap_between_chunks(fake_provider: FakeProvider) -> None:
     body = chat_body(OPENAI, "Pace me [[delay:50]]", stream=True)
     times = event_times(fake_provider, OPENAI, body, KEYS[OPENAI])
-    assert len(times) > 5 and min(gaps(times)) >= 0.045
+    assert len(times) > 5 and paced(times, 0.050) and not paced(times, 0.5)
 
 
 def test_server_default_chunk_delay_applies_without_a_marker() -> None:
     with FakeProvider(chunk_delay_ms=30) as fake:
         times = event_times(fake, ANTHROPIC, chat_body(ANTHROPIC, "Hi", stream=True), KEYS[ANTHROPIC])
-    assert len(times) > 5 and min(gaps(times)) >= 0.025
+    assert len(times) > 5 and paced(times, 0.030) and not paced(times, 0.3)
 
 
 def test_no_delay_by_default(fake_provider: FakeProvider) -> None:
