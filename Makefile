@@ -82,7 +82,7 @@ services: install
 test: install clients frameworks plugin browser services
 	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
-	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py
+	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py bench
 	@# 3 workers on 2 cores: the end-to-end tests mostly wait on agents, proxies and browsers (4 were
 	@# faster but, 1 run in 5, starved a WebSocket handshake past its 10 s timeout)
 	$(BIN)/pytest -n 3 --dist worksteal -q tests
@@ -107,7 +107,7 @@ unit: install
 lint: install
 	$(BIN)/ruff check rewind addons tests bench plugins examples
 	$(BIN)/mypy
-	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py
+	$(BIN)/mypy --strict plugins/pytest-rewind/pytest_rewind.py bench
 
 # Latency and SSE (run.py), disk and read-back (disk.py), recorder memory (memory.py),
 # start-up (startup.py), diff and bisect of two 10,000-step sessions (compare.py), stats

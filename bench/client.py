@@ -25,8 +25,8 @@ def connect(url: str, proxy_url: str | None) -> tuple[http.client.HTTPConnection
     target = urlsplit(url)
     if proxy_url is not None:
         proxy = urlsplit(proxy_url)
-        return http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=30), url
-    return http.client.HTTPConnection(target.hostname, target.port, timeout=30), target.path
+        return http.client.HTTPConnection(proxy.netloc, timeout=30), url
+    return http.client.HTTPConnection(target.netloc, timeout=30), target.path
 
 
 def request_body(i: int, marker: str = "", stream: bool = False) -> bytes:

@@ -23,6 +23,8 @@ from typing import Any
 from rewind.capture.master import free_ports
 from rewind.testing.fake_provider import FakeProvider
 
+Row = dict[str, Any]  # one row of a table: its "name", then figures
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLIENT = [sys.executable, str(ROOT / "bench" / "client.py")]
@@ -101,7 +103,7 @@ def rewind(home: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "rewind"), *args], env=env, capture_output=True, text=True)
 
 
-def latency_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
+def latency_row(name: str, data: dict[str, list[float]]) -> Row:
     lat = data["latency"][10:]  # first calls warm up connections
     return {"name": name, "p50_ms": statistics.median(lat), "p99_ms": pct(lat, 0.99)}
 
@@ -137,7 +139,7 @@ def bench_latency(fake: FakeProvider, home: str) -> dict[str, object]:
     }
 
 
-def latency_round(fake: FakeProvider, home: str, index: int) -> list[dict[str, float]]:
+def latency_round(fake: FakeProvider, home: str, index: int) -> list[Row]:
     url = f"{fake.url}/v1/chat/completions"
     env = dict(os.environ)
     rows = [latency_row("direct", run_client(url, env))]
@@ -151,7 +153,7 @@ def latency_round(fake: FakeProvider, home: str, index: int) -> list[dict[str, f
     return rows
 
 
-def call_by_call(fake: FakeProvider, home: str) -> list[dict[str, float]]:
+def call_by_call(fake: FakeProvider, home: str) -> list[Row]:
     """The four paths taking turns call by call, in one client (see ``bench_latency``)."""
     url = f"{fake.url}/v1/chat/completions"
     with mitmdump() as bare, bare_master() as floor:
@@ -170,7 +172,7 @@ def overhead_ratio(p50: dict[str, float], path: str = "rewind record") -> float:
     return (p50[path] - p50["direct"]) / (p50["bare mitmdump"] - p50["direct"])
 
 
-def sse_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
+def sse_row(name: str, data: dict[str, list[float]]) -> Row:
     spread = [last - first for first, last in zip(data["ttft"], data["last"], strict=True)]
     return {
         "name": name,
@@ -179,7 +181,7 @@ def sse_row(name: str, data: dict[str, list[float]]) -> dict[str, float]:
     }
 
 
-def bench_sse(fake: FakeProvider, home: str) -> list[dict[str, float]]:
+def bench_sse(fake: FakeProvider, home: str) -> list[Row]:
     url = f"{fake.url}/v1/chat/completions"
     sse, n = ("--sse", "--delay-ms", "20"), 20
     env = dict(os.environ)
