@@ -121,6 +121,7 @@ bench: install clients services
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/stats.py
 	$(BIN)/python bench/team.py
+	$(BIN)/python bench/home_size.py
 
 clean:
 	rm -rf $(VENV) $(VENV312) $(CLIENTS) $(FRAMEWORKS) $(NODE_CLIENT)/node_modules $(FRAMEWORKS_NODE)/node_modules $(PLUGIN_VENV)

@@ -46,6 +46,7 @@ Conn = duckdb.DuckDBPyConnection
 Warn = Callable[[str], None]
 TRASH_PREFIX = "."
 _TMP = itertools.count()
+ALIKE_LIMIT = 20  # the newest sessions of a job read to find its previous sealed recording
 
 
 def fold_all(conn: Conn, home: Home, warn: Warn) -> None:
@@ -53,19 +54,21 @@ def fold_all(conn: Conn, home: Home, warn: Warn) -> None:
     known = {row[0] for row in conn.execute("SELECT id FROM sessions").fetchall()}
     on_disk: set[str] = set()
     for entry in _entries(home.sessions_dir):
-        on_disk.add(entry.name.removesuffix(SEALED_SUFFIX))
+        path, sid = Path(entry.path), entry.name.removesuffix(SEALED_SUFFIX)
+        on_disk.add(sid)
         if entry.name.startswith(TRASH_PREFIX):
-            _remove(entry)
-        elif entry.is_dir():
-            fold_journal(conn, home, entry, warn)
-        elif entry.suffix == SEALED_SUFFIX and entry.stem not in known:
-            fold_sealed(conn, home, entry, warn)
+            _remove(path)
+        elif entry.is_dir():  # known from the listing: no stat for each of thousands
+            fold_journal(conn, home, path, warn)
+        elif entry.name.endswith(SEALED_SUFFIX) and sid not in known:
+            fold_sealed(conn, home, path, warn)
     backfill(conn, home, known - on_disk)
 
 
-def _entries(directory: Path) -> list[Path]:
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
     try:
-        return sorted(directory.iterdir())
+        with os.scandir(directory) as entries:
+            return sorted(entries, key=lambda entry: entry.name)
     except FileNotFoundError:
         return []
 
@@ -267,10 +270,26 @@ def store_record(conn: Conn, home: Home, record: SessionRecord) -> None:
     """Seal ``record`` (its object and pointer) and tell the index where the object is."""
     # A new record is never indexed yet: asking the scanning lookup would read every pack
     # of the home for each session sealed (quadratic in the number of sessions).
-    ref = seal_record(home, record, index_lookup(conn, home), lambda sha: object_refs(conn, [sha]).get(sha))
+    ref = seal_record(
+        home, record, index_lookup(conn, home), lambda sha: object_refs(conn, [sha]).get(sha),
+        lambda start: alike_ids(conn, start),
+    )  # fmt: skip
     if ref is not None:
         row = {k: getattr(ref, k) for k in OBJECT_COLUMNS}
         bulk_insert(conn, home, "objects", [row], OBJECT_COLUMNS, ("sha",))
+
+
+def alike_ids(conn: Conn, start: SessionStart, limit: int = ALIKE_LIMIT) -> list[str]:
+    """The newest sessions that may be recordings of the same job as ``start`` (same
+    name; unnamed: same command and directory), other than itself, newest first. In a
+    home of thousands of sessions this reads a few rows instead of every pointer."""
+    if start.name:
+        where, params = "name = ?", [start.name]
+    else:
+        where = "coalesce(name, '') = '' AND cwd = ? AND CAST(command AS VARCHAR) = ?"
+        params = [start.cwd, json.dumps(start.command)]  # as ``session_row`` wrote it
+    sql = f"SELECT id FROM sessions WHERE {where} AND id <> ? ORDER BY started_at DESC LIMIT {int(limit)}"
+    return [row[0] for row in conn.execute(sql, [*params, start.id]).fetchall()]
 
 
 def backfill(conn: Conn, home: Home, session_ids: set[str]) -> None:

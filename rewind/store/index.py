@@ -37,11 +37,11 @@ from rewind.errors import (
     StoreError,
 )
 from rewind.store.blobs import BlobReader, BlobRef
-from rewind.store.fold import Warn, fold_all, object_refs, sql_string
+from rewind.store.fold import Warn, alike_ids, fold_all, object_refs, sql_string
 from rewind.store.home import Home
 from rewind.store.journal import OBJECT_COLUMNS, SEALED_SUFFIX, STEP_COLUMNS, decode_headers
 from rewind.store.migrations import migrate
-from rewind.store.models import Gap, SessionInfo, StepRecord
+from rewind.store.models import Gap, SessionInfo, SessionStart, StepRecord
 from rewind.store.stats import Aggregates, By, aggregate, session_aggregates
 
 LOCK_TIMEOUT = 30.0
@@ -151,11 +151,13 @@ class Store:
                                                {"ids": session_ids}))
                     for table, key in (("sessions", "id"), ("steps", "session_id"), ("gaps", "session_id"))}
 
-    def objects(self) -> dict[str, BlobRef]:
-        """Every object the index knows, by sha (one query: no pack is read)."""
+    def for_recording(self, start: SessionStart) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
+        """What a new recording of ``start`` learns from the index, in one open: every
+        object's row (``BlobRef``'s fields) by sha, so that no pack is read; and the
+        sessions that may be earlier recordings of the same job, newest first."""
         with self._open() as conn:
             rows = conn.execute(f"SELECT {', '.join(OBJECT_COLUMNS)} FROM objects").fetchall()
-        return {row[0]: BlobRef(*row) for row in rows}
+            return {row[0]: row for row in rows}, alike_ids(conn, start)
 
     def fold(self) -> None:
         """Fold every per-session record into the index now (any open does this first)."""

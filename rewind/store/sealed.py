@@ -15,7 +15,7 @@ doctor`` names a session whose record cannot be read.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,9 @@ from rewind.store.models import SessionStart
 
 SEALED_VERSION = 2
 Lookup = Callable[[str], "BlobRef | None"]
+# The sessions that may be alike to a start, newest first (from the index, in a big home),
+# so that finding the previous recording of a job need not read every pointer.
+Candidates = Callable[[SessionStart], Iterable[str]]
 
 
 @dataclass(frozen=True)
@@ -158,19 +161,20 @@ def pointers(home: Home) -> Iterator[tuple[Path, Pointer | None, str | None]]:
 
 
 def seal_record(
-    home: Home, record: SessionRecord, lookup: Lookup, stored: Lookup | None = None
+    home: Home, record: SessionRecord, lookup: Lookup, stored: Lookup | None = None,
+    candidates: Candidates | None = None,
 ) -> BlobRef | None:
     """Store ``record`` as an object (delta-coded against the previous recording of the
     same job) and write its pointer. Returns the new object's reference, or ``None`` if
     an identical record was stored already (``stored``: the cheap check for that, default
-    ``lookup``; a copy it misses is only stored twice)."""
+    ``lookup``; a copy it misses is only stored twice). ``candidates``: see ``newest_alike``."""
     data = record_bytes(record)
     sha = sha256_hex(data)
     ref = None
     if (stored or lookup)(sha) is None:
         pack = PackWriter(home.root, f"objects/{record.start.id}.pack")
         try:
-            ref = pack.put(sha, data, _record_base(home, record.start, lookup, len(data)))
+            ref = pack.put(sha, data, _record_base(home, record.start, lookup, len(data), candidates))
         finally:
             pack.close()
     home.sessions_dir.mkdir(mode=0o700, exist_ok=True)
@@ -178,8 +182,10 @@ def seal_record(
     return ref
 
 
-def _record_base(home: Home, start: SessionStart, lookup: Lookup, size: int) -> tuple[str, bytes] | None:
-    earlier = newest_alike(home, start)
+def _record_base(
+    home: Home, start: SessionStart, lookup: Lookup, size: int, candidates: Candidates | None
+) -> tuple[str, bytes] | None:
+    earlier = newest_alike(home, start, candidates)
     if earlier is None or size > MAX_DELTA_BASE or chain_depth(earlier.record, lookup) >= MAX_DEPTH - 1:
         return None
     try:
@@ -188,8 +194,12 @@ def _record_base(home: Home, start: SessionStart, lookup: Lookup, size: int) -> 
         return None  # a damaged earlier record: this one stands alone
 
 
-def newest_alike(home: Home, start: SessionStart) -> Pointer | None:
-    """The pointer of the newest other sealed recording of the same job."""
+def newest_alike(home: Home, start: SessionStart, candidates: Candidates | None = None) -> Pointer | None:
+    """The pointer of the newest other sealed recording of the same job: the first readable
+    one alike among ``candidates`` (a hint: missing it only costs a less compact delta), else
+    found by reading every pointer."""
+    if candidates is not None:
+        return next(_readable_alike(home, start, candidates(start)), None)
     best: Pointer | None = None
     for _, pointer, _ in pointers(home):
         if pointer is None or pointer.start.id == start.id or not _alike(pointer.start, start):
@@ -197,6 +207,16 @@ def newest_alike(home: Home, start: SessionStart) -> Pointer | None:
         if best is None or pointer.start.started_at > best.start.started_at:
             best = pointer
     return best
+
+
+def _readable_alike(home: Home, start: SessionStart, ids: Iterable[str]) -> Iterator[Pointer]:
+    for sid in ids:
+        try:
+            pointer = read_pointer(home.sealed_record(sid))
+        except (OSError, ValueError):
+            continue  # not sealed yet, or damaged
+        if pointer.start.id != start.id and _alike(pointer.start, start):
+            yield pointer
 
 
 def _alike(a: SessionStart, b: SessionStart) -> bool:
@@ -208,10 +228,12 @@ def _alike(a: SessionStart, b: SessionStart) -> bool:
 # -- the previous recording's bodies, for delta coding -------------------------------------------
 
 
-def earlier_blobs(home: Home, start: SessionStart, lookup: Lookup) -> dict[tuple[str, int], str]:
+def earlier_blobs(
+    home: Home, start: SessionStart, lookup: Lookup, candidates: Candidates | None = None
+) -> dict[tuple[str, int], str]:
     """(chain, n) -> sha of the n-th blob of each chain in the newest sealed recording
     of the same job; empty if there is none or it cannot be read."""
-    earlier = newest_alike(home, start)
+    earlier = newest_alike(home, start, candidates)
     if earlier is None:
         return {}
     try:

@@ -1,9 +1,10 @@
 """``SessionWriter``: what a recording process uses to keep one session.
 
 It appends objects to its own pack (``objects/<sid>.pack``) and records to its journal
-(``sessions/<sid>/``), and never opens the DuckDB index until ``finish``, when it folds
-(and so seals) its own journal with one short open; if that fails, the next reader does
-it. Thread-safe: the proxy's sink thread adds steps while the main thread finishes.
+(``sessions/<sid>/``), and opens the DuckDB index only at ``finish``, when it folds (and
+so seals) its own journal with one short open (if that fails, the next reader does it),
+and, in a home of many packs, once at the start, to learn what the store holds.
+Thread-safe: the proxy's sink thread adds steps while the main thread finishes.
 
 Bodies are stored once per store: a body whose sha256 is already in any pack is not
 written again (the copy there is verified first). A body given a ``chain`` key (say,
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from types import TracebackType
+from typing import Any
 
 from rewind.errors import BlobCorrupt, BlobMissing, StoreError
 from rewind.store.blobs import (
@@ -64,7 +66,8 @@ class SessionWriter:
         self.gaps: list[Gap] = []
         self.problems: list[str] = []  # losses that are not exchanges (the command's output)
         self._lock = threading.Lock()
-        self._known: dict[str, BlobRef] | None = None  # objects in the store, by sha
+        self._known: KnownObjects | None = None  # objects in the store, by sha
+        self._alike: list[str] | None = None  # from the index: sessions maybe of the same job
         self._depth: dict[str, int] = {}
         self._verified: set[str] = set()
         self._bases: dict[str, Base] = {}
@@ -194,12 +197,12 @@ class SessionWriter:
 
     def _have(self, sha: str, data: bytes) -> bool:
         """Whether a good copy of ``data`` is in the store already."""
-        known = self._known_objects()
-        if sha not in known:
+        ref = self._known_objects().get(sha)
+        if ref is None:
             return False
-        if sha in self._verified or known[sha].pack == self._pack.pack:
+        if sha in self._verified or ref.pack == self._pack.pack:
             return True
-        return self._verify(known[sha])
+        return self._verify(ref)
 
     def _verify(self, ref: BlobRef) -> bool:
         try:
@@ -211,7 +214,7 @@ class SessionWriter:
 
     def _write(self, sha: str, data: bytes, base: Base | None) -> None:
         ref = self._pack.put(sha, data, None if base is None else (base[0], base[1]))
-        self._known_objects()[sha] = ref
+        self._known_objects().add(ref)
         self._depth[sha] = 0 if base is None else base[2] + 1
         self._verified.add(sha)
 
@@ -252,7 +255,9 @@ class SessionWriter:
 
     def _reference(self) -> dict[tuple[str, int], str]:
         if self._earlier_blobs is None:
-            self._earlier_blobs = earlier_blobs(self.home, self.start, self._known_objects().get)
+            known, alike = self._known_objects(), self._alike
+            candidates = None if alike is None else lambda _: alike
+            self._earlier_blobs = earlier_blobs(self.home, self.start, known.get, candidates)
         return self._earlier_blobs
 
     def _reader(self) -> BlobReader:
@@ -260,28 +265,33 @@ class SessionWriter:
             self._blob_reader = BlobReader(self.home.root, self._known_objects().get)
         return self._blob_reader
 
-    def _known_objects(self) -> dict[str, BlobRef]:
+    def _known_objects(self) -> KnownObjects:
         """Every object in the store, by sha, found once, on first use: in a home of many
-        packs from the index (one query; objects of recordings not folded yet are missed,
-        and at worst stored twice), else by scanning the packs."""
+        packs from the index (one query, which also names the sessions that may be earlier
+        recordings of this job; objects of recordings not folded yet are missed, and at
+        worst stored twice), else by scanning the packs."""
         if self._known is None:
             self._known = self._indexed_objects()
             if self._known is None:
-                self._known = {}
+                refs: dict[str, BlobRef] = {}
                 with contextlib.suppress(OSError):
                     for ref in iter_objects(self.home.root):
-                        self._known.setdefault(ref.sha, ref)
+                        refs.setdefault(ref.sha, ref)
+                self._known = KnownObjects(refs=refs)
         return self._known
 
-    def _indexed_objects(self) -> dict[str, BlobRef] | None:
+    def _indexed_objects(self) -> KnownObjects | None:
         if not self.home.index_path.exists() or _packs(self.home) <= SCAN_PACKS_MAX:
             return None
         from rewind.store.index import Store  # DuckDB: only for a home of many packs
 
         try:
-            return Store(self.home, lock_timeout=INDEX_WAIT, warn=lambda _: None).objects()
+            rows, self._alike = Store(self.home, lock_timeout=INDEX_WAIT, warn=lambda _: None).for_recording(
+                self.start
+            )
         except StoreError:
             return None  # busy or damaged: scan instead
+        return KnownObjects(rows=rows)
 
     def _depth_of(self, sha: str) -> int:
         """How many bases decoding ``sha`` goes through (remembered)."""
@@ -300,6 +310,27 @@ class SessionWriter:
             Store(self.home, lock_timeout=self.fold_timeout).fold()
         except StoreError:
             pass  # the journal stays; the next reader folds it
+
+
+class KnownObjects:
+    """The store's objects by sha. Rows read from the index become references only when
+    asked for: building one for each object of a big home cost more than the query."""
+
+    def __init__(
+        self, rows: dict[str, tuple[Any, ...]] | None = None, refs: dict[str, BlobRef] | None = None
+    ) -> None:
+        self._rows = rows or {}  # BlobRef's fields, in order
+        self._refs = refs or {}
+
+    def get(self, sha: str) -> BlobRef | None:
+        ref = self._refs.get(sha)
+        if ref is None and (row := self._rows.get(sha)) is not None:
+            ref = self._refs[sha] = BlobRef(*row)
+        return ref
+
+    def add(self, ref: BlobRef) -> None:
+        """``ref`` from now on (a copy this session wrote wins over any other)."""
+        self._refs[ref.sha] = ref
 
 
 def _packs(home: Home) -> int:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from rewind.store import fold
+from rewind.store import sealed as sealed_module
 from rewind.store.blobs import sha256_hex
 from rewind.store.home import Home
 from rewind.store.index import Store
@@ -18,7 +20,7 @@ from rewind.store.journal import END_FILE, STEPS_FILE, line, step_row
 from rewind.store.migrations import MIGRATIONS, applied_versions
 from rewind.store.writer import SessionWriter
 
-from .conftest import Record, make_start, make_step, record_step, sealed
+from .conftest import Record, make_start, make_step, record_object, record_step, sealed
 from .test_blobs import write_legacy_pack
 
 
@@ -320,6 +322,30 @@ def test_session_line_of_the_journal_is_exactly_a_step_row(home: Home) -> None:
     writer.close()
     data = (home.session_journal(writer.session_id) / STEPS_FILE).read_bytes()
     assert data == line(step_row(rec))
+
+
+def test_alike_ids_are_the_newest_sessions_of_the_same_job(home: Home, record: Record) -> None:
+    named = [record(steps=1, name="job", started_at=float(t)).session_id for t in (100, 300, 200)]
+    record(steps=1, name="other", started_at=400.0)
+    unnamed = record(steps=1, name=None, started_at=500.0).session_id
+    with duckdb.connect(str(home.index_path)) as conn:
+        assert fold.alike_ids(conn, make_start("job")) == [named[1], named[2], named[0]]
+        assert fold.alike_ids(conn, make_start("job"), limit=1) == [named[1]]
+        own = replace(make_start("job"), id=named[1])
+        assert fold.alike_ids(conn, own) == [named[2], named[0]]  # not itself
+        assert fold.alike_ids(conn, make_start(None)) == [unnamed]  # same command and directory
+        assert fold.alike_ids(conn, replace(make_start(None), command=("python", "other.py"))) == []
+        assert fold.alike_ids(conn, replace(make_start(None), cwd="/elsewhere")) == []
+        assert fold.alike_ids(conn, make_start("nobody")) == []
+
+
+def test_sealing_reads_the_pointers_the_index_names_not_every_one(
+    home: Home, record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = record(steps=2, started_at=100.0)
+    monkeypatch.setattr(sealed_module, "pointers", lambda home: pytest.fail("every pointer was read"))
+    second = record(steps=2, started_at=200.0)
+    assert record_object(home, second.session_id).base == record_object(home, first.session_id).sha
 
 
 def test_sealing_a_session_does_not_rescan_every_pack(

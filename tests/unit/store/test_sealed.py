@@ -244,6 +244,22 @@ def test_unnamed_sessions_are_alike_only_with_the_same_command_and_directory(hom
     assert newest_alike(home, replace(new, cwd="/nowhere")) is None
 
 
+def test_candidates_name_the_ids_to_read_newest_first(home: Home) -> None:
+    """What the index names in a big home: the first readable one alike wins, and no
+    other pointer is read."""
+    older, newer = session(make_start(started_at=100.0)), session(make_start(started_at=200.0), tag="n")
+    other = session(make_start(name="other", started_at=300.0), tag="o")
+    for record in (older, newer, other):
+        seal(home, record)
+    home.sealed_record(newer.start.id).write_bytes(b"\x00 torn")
+    new = make_start(started_at=400.0)
+    asked = [new.id, "feedfeedfeed", other.start.id, newer.start.id, older.start.id]
+    alike = newest_alike(home, new, lambda start: asked)
+    assert alike is not None and alike.start.id == older.start.id  # itself, missing, other, torn: skipped
+    assert newest_alike(home, new, lambda start: []) is None  # the index knows none: no scan
+    assert newest_alike(home, new) is not None  # without candidates: every pointer is read
+
+
 def test_a_damaged_earlier_record_means_no_base(home: Home) -> None:
     first = session(make_start(started_at=100.0), steps=10)
     seal(home, first)

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from rewind.errors import ConfigError, StoreError
+from rewind.store import sealed as sealed_module
+from rewind.store import writer as writer_module
 from rewind.store.blobs import MAX_DEPTH, iter_objects, scan_pack
 from rewind.store.home import Home
 from rewind.store.index import Store
@@ -141,17 +143,23 @@ def test_chain_is_delta_coded_per_key(home: Home) -> None:
         assert Store(home).blob(sha)
 
 
-@pytest.mark.parametrize("prepared", [False, True])
-def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home, prepared: bool) -> None:
+@pytest.mark.parametrize("how", ["on first use", "prepared", "prepared from the index"])
+def test_a_re_run_is_delta_coded_against_the_previous_recording(
+    home: Home, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Also when the writer was prepared (packs scanned, previous run read) beforehand,
-    as `rewind record` does in a thread while the agent starts."""
+    as `rewind record` does in a thread while the agent starts; and in a home of many
+    packs, where the index names the previous run and no pointer is read but its own."""
     url = "https://api.openai.com/v1/chat/completions"
     request_chain, response_chain = chain_key("request", "POST", url), chain_key("response", "POST", url)
     filler = b" ".join(hashlib.sha256(b"%d" % n).hexdigest().encode() for n in range(40))
     shas: list[list[str]] = []
     for run, started_at in enumerate((100.0, 200.0)):
+        if run and how == "prepared from the index":
+            monkeypatch.setattr(writer_module, "SCAN_PACKS_MAX", 0)
+            monkeypatch.setattr(sealed_module, "pointers", every_pointer_read)
         writer = SessionWriter(home, make_start(started_at=started_at))
-        if prepared:
+        if how != "on first use":
             writer.prepare()
         for n in (1, 2):
             request = writer.put_blob(b'{"turn": %d, "history": "%s"}' % (n, filler), chain=request_chain)
@@ -166,9 +174,14 @@ def test_a_re_run_is_delta_coded_against_the_previous_recording(home: Home, prep
     for n in (0, 1):  # each response against the first recording's n-th response
         assert refs[second[n][1]].base == first[n][1]
         assert refs[second[n][1]].data_length * 20 < refs[second[n][1]].raw_size
+    monkeypatch.undo()
     assert earlier_blobs(home, make_start(started_at=300.0), refs.get)[(response_chain, 1)] == second[1][1]
     for sha in (s for pair in shas for s in pair):
         assert Store(home).blob(sha)
+
+
+def every_pointer_read(home: Home) -> None:
+    raise AssertionError("every pointer of the home was read")
 
 
 def test_chains_are_bounded_by_max_depth(home: Home) -> None:
@@ -399,8 +412,6 @@ def test_in_a_home_of_many_packs_the_objects_come_from_the_index(
     home: Home, record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reading every pack of a big home cost each recording O(objects in the home)."""
-    from rewind.store import writer as writer_module
-
     first = record(steps=2)
     monkeypatch.setattr(writer_module, "SCAN_PACKS_MAX", 0)
 
