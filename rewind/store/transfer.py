@@ -233,8 +233,12 @@ def write_session(
     home: Home, start: SessionStart, end: dict[str, Any], steps: list[StepRecord], blobs: dict[str, bytes],
     gaps: Iterable[tuple[int, str]] = (),
 ) -> None:
-    """One checked session written through the store's own writer; nothing left if it fails."""
-    writer = SessionWriter(home, start)
+    """One checked session written through the store's own writer; nothing left if it fails
+    (but a pack this write did not create: the same session written meanwhile by another
+    import or pull that saw it absent too)."""
+    writer = SessionWriter(home, start)  # its journal: no other writer of this session from now
+    pack = home.objects_dir / f"{start.id}.pack"
+    ours = not pack.exists()  # else written by one that finished: never ours to delete
     try:
         for step_number, reason in gaps:
             writer.add_gap(step_number, reason)
@@ -248,7 +252,8 @@ def write_session(
         writer.finish(end.get("exit_code"), out, err, end.get("ended_at"))
     except BaseException:
         writer.abort()
-        (home.objects_dir / f"{start.id}.pack").unlink(missing_ok=True)
+        if ours:
+            pack.unlink(missing_ok=True)
         raise
 
 

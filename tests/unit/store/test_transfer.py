@@ -106,6 +106,20 @@ def test_a_failed_import_is_undone(home: Home, tmp_path: Path, monkeypatch: pyte
     assert Store(other).sessions() == []
 
 
+def test_a_late_second_write_of_a_session_that_fails_leaves_the_first_whole(home: Home) -> None:
+    """Two imports (or pulls) of one session at once: both saw it absent; the first
+    finished; the second fails half-way. Its undo must not delete the first's pack."""
+    sid = record(home, "one", calls=3)
+    manifest, blobs = transfer._collect(Store(home), ["one"])
+    (start, _), end, steps = transfer.checked_session(manifest.sessions[0], set(blobs))
+    partial = {sha: data for sha, data in blobs.items() if sha != steps[-1].response_sha}
+    with pytest.raises(KeyError):
+        transfer.write_session(home, start, end, steps, partial)
+    info, loaded, bodies = Store(home).load(sid)
+    assert (info.status, len(loaded)) == ("complete", 3)
+    assert bodies[loaded[-1].response_sha or ""] == blobs[steps[-1].response_sha or ""]
+
+
 def test_a_manifest_with_an_invalid_step_fails_verification(home: Home, tmp_path: Path) -> None:
     record(home, "one")
     manifest, blobs = transfer._collect(Store(home), ["one"])
