@@ -27,7 +27,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from rewind.errors import BlobCorrupt, BlobMissing, StoreError
+from rewind.errors import BlobCorrupt, BlobMissing, StoreBusy, StoreError
 from rewind.store.blobs import (
     MAX_DELTA_BASE,
     MAX_DEPTH,
@@ -78,9 +78,21 @@ class SessionWriter:
         with _io_errors(home):
             ensure_home(home)
             self._gc_lock: int | None = _shared_lock(home)
-            self._journal = JournalWriter(home.session_journal(start.id), self.start)
+            self._journal = self._new_journal()
         self._pack = PackWriter(home.root, f"objects/{start.id}.pack")
         self._open = True
+
+    def _new_journal(self) -> JournalWriter:
+        path = self.home.session_journal(self.start.id)
+        try:
+            return JournalWriter(path, self.start)
+        except FileExistsError:
+            if self._gc_lock is not None:
+                os.close(self._gc_lock)
+            raise StoreBusy(
+                f"session {self.start.id} is being written by another process (its journal {path} exists)",
+                hint="wait for that import or pull to finish, then try again",
+            ) from None
 
     @property
     def session_id(self) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from rewind.canon.redact import RedactionPolicy
 from rewind.core.exchange import Exchange
-from rewind.errors import CassetteError, StoreError
+from rewind.errors import CassetteError, StoreBusy, StoreError
 from rewind.store import transfer
 from rewind.store.home import Home
 from rewind.store.index import Store
@@ -118,6 +118,17 @@ def test_a_late_second_write_of_a_session_that_fails_leaves_the_first_whole(home
     info, loaded, bodies = Store(home).load(sid)
     assert (info.status, len(loaded)) == ("complete", 3)
     assert bodies[loaded[-1].response_sha or ""] == blobs[steps[-1].response_sha or ""]
+
+
+def test_a_session_being_written_by_another_process_is_refused_and_left_alone(home: Home) -> None:
+    sid = record(home, "one")
+    manifest, blobs = transfer._collect(Store(home), ["one"])
+    (start, _), end, steps = transfer.checked_session(manifest.sessions[0], set(blobs))
+    journal = home.session_journal(sid)
+    journal.mkdir()  # as another import of the session holds it
+    with pytest.raises(StoreBusy, match=f"session {sid} is being written by another process"):
+        transfer.write_session(home, start, end, steps, blobs)
+    assert journal.is_dir() and len(Store(home).steps(sid)) == 2
 
 
 def test_a_manifest_with_an_invalid_step_fails_verification(home: Home, tmp_path: Path) -> None:
