@@ -78,7 +78,11 @@ class SessionWriter:
         with _io_errors(home):
             ensure_home(home)
             self._gc_lock: int | None = _shared_lock(home)
-            self._journal = self._new_journal()
+            try:
+                self._journal = self._new_journal()
+            except BaseException:
+                os.close(self._gc_lock)  # no writer: it must not keep `rewind gc` waiting
+                raise
         self._pack = PackWriter(home.root, f"objects/{start.id}.pack")
         self._open = True
 
@@ -87,8 +91,6 @@ class SessionWriter:
         try:
             return JournalWriter(path, self.start)
         except FileExistsError:
-            if self._gc_lock is not None:
-                os.close(self._gc_lock)
             raise StoreBusy(
                 f"session {self.start.id} is being written by another process (its journal {path} exists)",
                 hint="wait for that import or pull to finish, then try again",
@@ -297,10 +299,9 @@ class SessionWriter:
             return None
         from rewind.store.index import Store  # DuckDB: only for a home of many packs
 
+        store = Store(self.home, lock_timeout=INDEX_WAIT, warn=lambda _: None)
         try:
-            rows, self._alike = Store(self.home, lock_timeout=INDEX_WAIT, warn=lambda _: None).for_recording(
-                self.start
-            )
+            rows, self._alike = store.for_recording(self.start)
         except StoreError:
             return None  # busy or damaged: scan instead
         return KnownObjects(rows=rows)
@@ -346,6 +347,8 @@ class KnownObjects:
 
 
 def _packs(home: Home) -> int:
+    """About how many packs a scan would read: the entries of ``objects/``, counted
+    (``list_packs`` globs, sorts and names them: 40 ms against 2 ms at 4,000 packs)."""
     try:
         return sum(1 for _ in os.scandir(home.objects_dir))
     except OSError:
