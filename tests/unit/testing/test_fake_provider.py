@@ -22,6 +22,8 @@ import pytest
 
 from rewind.testing.fake_provider import FakeProvider
 
+from .conftest import paced
+
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"
 OPENAI = "/v1/chat/completions"
 ANTHROPIC = "/v1/messages"
@@ -65,15 +67,6 @@ def event_times(fake: FakeProvider, path: str, body: Any, headers: Any) -> list[
     times = [time.monotonic() - start for line in response if line.startswith(b"data:")]
     connection.close()
     return times
-
-
-def paced(times: list[float], delay_s: float) -> bool:
-    """Whether event ``i`` came no sooner than ``i`` delays after the request.
-
-    A bound from the request, not between arrivals: the client's own lateness in reading
-    one event shortens the next gap it sees, but cannot make any event early.
-    """
-    return all(at >= index * delay_s for index, at in enumerate(times))
 
 
 # --- OpenAI, Anthropic, Gemini at the HTTP level -------------------------------------------

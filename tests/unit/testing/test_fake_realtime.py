@@ -38,6 +38,8 @@ from rewind.testing import fake_realtime
 from rewind.testing.fake_provider import FakeProvider
 from rewind.testing.fake_realtime import accept_key
 
+from .conftest import paced
+
 WS_AGENT = Path(__file__).resolve().parents[2] / "clients" / "ws_agent.py"
 TARGET = "/v1/realtime?model=gpt-4o-realtime-preview"
 AUTH = [("Authorization", "Bearer sk-test-fake")]
@@ -361,27 +363,20 @@ def timed_response(client: WsClient, text: str) -> list[tuple[float, dict[str, A
     return events
 
 
-def paced(events: list[tuple[float, dict[str, Any]]], delay_s: float) -> bool:
-    """Whether event ``i`` came no sooner than ``i`` delays after the request.
-
-    A bound from the request, not between arrivals: the client's own lateness in reading
-    one event shortens the next gap it sees, but cannot make any event early.
-    """
-    return all(at >= index * delay_s for index, (at, _) in enumerate(events))
-
-
 def test_the_chunk_delay_paces_the_deltas() -> None:
     with FakeProvider(chunk_delay_ms=40) as fake:
         client = WsClient(fake.port)
         client.recv_json()
         events = timed_response(client, "Hi")
+    times = [at for at, _ in events]
     assert sum(e["type"] == "response.text.delta" for _, e in events) == 7
-    assert paced(events, 0.040) and not paced(events, 0.4)
+    assert paced(times, 0.040) and not paced(times, 0.4)
 
 
 def test_a_delay_marker_overrides_the_chunk_delay(connect: Callable[..., WsClient]) -> None:
     events = timed_response(connect(), "Hi [[delay:40]]")
-    assert paced(events, 0.040) and not paced(events, 0.4)
+    times = [at for at, _ in events]
+    assert paced(times, 0.040) and not paced(times, 0.4)
     assert events[-1][1]["response"]["output"][0]["content"][0]["text"] == "This is a fake answer to: Hi"
 
 
