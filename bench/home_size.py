@@ -15,13 +15,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from team import catalog_home  # bench/team.py, beside this script
+from team import catalog_home, wall_time  # bench/team.py, beside this script
 
 from rewind.testing.fake_provider import FakeProvider
 
@@ -33,11 +31,8 @@ BODY = '{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}'
 def record_seconds(home: Path, url: str, run: int) -> float:
     headers = ["-H", "content-type: application/json", "-H", "authorization: Bearer sk-bench"]
     curl = ["curl", "-sf", "-o", "/dev/null", url, *headers, "-d", BODY]
-    env = {**os.environ, "REWIND_HOME": str(home)}
-    start = time.perf_counter()
-    subprocess.run([str(BIN / "rewind"), "record", "--name", f"bench-{run % 3}", "--", *curl],
-                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # fmt: skip
-    return time.perf_counter() - start
+    record = [str(BIN / "rewind"), "record", "--name", f"bench-{run % 3}", "--", *curl]
+    return wall_time(record, {**os.environ, "REWIND_HOME": str(home)})
 
 
 def homes(root: Path, sizes: list[int], steps: int) -> dict[int, Path]:

@@ -109,6 +109,7 @@ def latency_row(name: str, data: dict[str, list[float]]) -> Row:
 
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+FLOOR = "embedded master, no addons"  # the row of bench/bare_master.py
 
 
 def bench_latency(fake: FakeProvider, home: str) -> dict[str, object]:
@@ -127,8 +128,9 @@ def bench_latency(fake: FakeProvider, home: str) -> dict[str, object]:
     rounds = [latency_round(fake, home, r) for r in range(ROUNDS)]
     rows = rounds[-1]
     rows.append(latency_row("rewind replay", last_json(rewind(home, "replay", f"bench-json-{ROUNDS - 1}"))))
-    ratios = [overhead_ratio({r["name"]: r["p50_ms"] for r in rows}) for rows in rounds]
-    floors = [overhead_ratio({r["name"]: r["p50_ms"] for r in rows}, FLOOR) for rows in rounds]
+    p50s = [{r["name"]: r["p50_ms"] for r in rows} for rows in rounds]
+    ratios = [overhead_ratio(p50) for p50 in p50s]
+    floors = [overhead_ratio(p50, FLOOR) for p50 in p50s]
     by_call = {r["name"]: r["p50_ms"] for r in call_by_call(fake, home)}
     return {
         "rows": rows, "rounds": rounds, "ratios": ratios, "ratio_median": statistics.median(ratios),
@@ -162,9 +164,6 @@ def call_by_call(fake: FakeProvider, home: str) -> list[Row]:
         out = rewind(home, "record", "--name", "bench-json-call-by-call", "--", *client)
     data = json.loads(out.stdout.strip().splitlines()[-1])["paths"]
     return [latency_row(name, {"latency": data[name]}) for name in paths]
-
-
-FLOOR = "embedded master, no addons"
 
 
 def overhead_ratio(p50: dict[str, float], path: str = "rewind record") -> float:
