@@ -63,6 +63,11 @@ class Home:
         return self.sessions_dir / f"{session_id}.rws"
 
 
+def session_pack(session_id: str) -> str:
+    """A session's own pack, as a path under the home (what ``BlobRef.pack`` holds)."""
+    return f"objects/{session_id}.pack"
+
+
 def resolve_home(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Home:
     """``--home`` value, else ``$REWIND_HOME``, else ``~/.rewind``; ``~`` is expanded."""
     env = os.environ if environ is None else environ

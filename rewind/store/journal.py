@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from rewind.core.exchange import Headers
 from rewind.store.blobs import scan_pack, write_all
+from rewind.store.home import session_pack
 from rewind.store.models import Gap, SessionStart, StepRecord
 
 JOURNAL_VERSION = 2
@@ -356,7 +357,7 @@ def last_line_of_each(rows: Rows) -> Rows:
 def written_objects(home_root: Path, session_id: str) -> list[dict[str, Any]]:
     """The objects a session wrote: the complete records of its own pack."""
     try:
-        refs = scan_pack(home_root, f"objects/{session_id}.pack").refs
+        refs = scan_pack(home_root, session_pack(session_id)).refs
     except (FileNotFoundError, NotADirectoryError):
         return []  # it wrote none (or could not: its steps are gaps)
     return [{k: getattr(ref, k) for k in OBJECT_COLUMNS} for ref in refs]

@@ -30,7 +30,7 @@ from rewind.store.blobs import (
     chain_depth,
     sha256_hex,
 )
-from rewind.store.home import Home
+from rewind.store.home import Home, session_pack
 from rewind.store.journal import (
     JOURNAL_VERSION,
     SEALED_SUFFIX,
@@ -172,7 +172,7 @@ def seal_record(
     sha = sha256_hex(data)
     ref = None
     if (stored or lookup)(sha) is None:
-        pack = PackWriter(home.root, f"objects/{record.start.id}.pack")
+        pack = PackWriter(home.root, session_pack(record.start.id))
         try:
             ref = pack.put(sha, data, _record_base(home, record.start, lookup, len(data), candidates))
         finally:

@@ -26,7 +26,7 @@ from rewind.canon.redact import Scanned
 from rewind.core.exchange import Exchange
 from rewind.errors import CassetteError, SessionNotFound, StoreError
 from rewind.store import cassette, signing
-from rewind.store.home import Home, ensure_home
+from rewind.store.home import Home, ensure_home, session_pack
 from rewind.store.index import Store, step_from_row
 from rewind.store.journal import JOURNAL_VERSION, chain_key, check_step, parse_start, step_row
 from rewind.store.maintain import remove_sessions
@@ -237,7 +237,7 @@ def write_session(
     (but a pack this write did not create: the same session written meanwhile by another
     import or pull that saw it absent too)."""
     writer = SessionWriter(home, start)  # its journal: no other writer of this session from now
-    pack = home.objects_dir / f"{start.id}.pack"
+    pack = home.root / session_pack(start.id)
     ours = not pack.exists()  # else written by one that finished: never ours to delete
     try:
         for step_number, reason in gaps:

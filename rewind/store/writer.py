@@ -39,7 +39,7 @@ from rewind.store.blobs import (
     iter_objects,
     sha256_hex,
 )
-from rewind.store.home import Home, ensure_home
+from rewind.store.home import Home, ensure_home, session_pack
 from rewind.store.journal import JournalWriter, SessionEnd
 from rewind.store.models import Gap, SessionStart, StepRecord
 from rewind.store.sealed import earlier_blobs
@@ -83,7 +83,7 @@ class SessionWriter:
             except BaseException:
                 os.close(self._gc_lock)  # no writer: it must not keep `rewind gc` waiting
                 raise
-        self._pack = PackWriter(home.root, f"objects/{start.id}.pack")
+        self._pack = PackWriter(home.root, session_pack(start.id))
         self._open = True
 
     def _new_journal(self) -> JournalWriter:
